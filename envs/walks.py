@@ -1,0 +1,179 @@
+"""Random walks: the walk policy and the batched, vectorised walk sampler used for training."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from envs.world import NO_ACTION, World, check_n_objects
+
+
+@dataclass(frozen=True)
+class WalkPolicy:
+    """How the agent picks actions; by default uniformly among the available ones.
+
+    Attributes:
+        persistence: probability of repeating the previous action when it is available
+            (a heading bias, as in TEM's training walks).
+        approach: probability of stepping toward the walk's current target node (the
+            object-approach or "shiny" bias); a new target is drawn when the agent reaches it.
+    """
+
+    persistence: float = 0.0
+    approach: float = 0.0
+
+    def __post_init__(self):
+        for name in ("persistence", "approach"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+
+
+class Batch(NamedTuple):
+    """One window of ``T`` steps for ``B`` walks.
+
+    ``obs``, ``action``, ``node``: ``(B, T)`` int64. ``action[b, t]`` is the action that led to
+    ``node[b, t]`` (``-1`` at the first step of a walk) and ``obs[b, t]`` the object seen there.
+    ``new_world``: ``(B,)`` bool, True where the slot started a fresh world (and walk) at this
+    window's first step, so models must reset that slot's state. ``world``: ``(B,)`` int64 index
+    of each slot's world in ``sampler.worlds``.
+    """
+
+    obs: np.ndarray
+    action: np.ndarray
+    node: np.ndarray
+    new_world: np.ndarray
+    world: np.ndarray
+
+
+class WalkSampler:
+    """``B`` independent walks in worlds drawn from ``worlds``, produced one window at a time.
+
+    Each slot walks ``walk_length`` steps (rounded up to whole windows) in one world with its own
+    objects, then gets a fresh world, fresh objects and a fresh start node; the first walks are
+    staggered so that slots do not all restart together. All steps are vectorised over the batch:
+    the only Python loop is over the ``window`` steps.
+
+    Args:
+        worlds: the world family (same action set); each new walk picks one uniformly.
+        batch_size: ``B``. window: ``T``, steps per call of :meth:`next_window`.
+        walk_length: steps per walk. n_objects: objects per world (ids ``0..n_objects-1``).
+        policy: a :class:`WalkPolicy`. seed: seeds the sampler's ``np.random.Generator``.
+        stagger: start the first walks at different points so that resets are spread out.
+    """
+
+    def __init__(self, worlds: Sequence[World], batch_size: int, window: int, walk_length: int,
+                 n_objects: int = 45, policy: WalkPolicy = WalkPolicy(), seed: int = 0,
+                 stagger: bool = True):
+        worlds = list(worlds)
+        if not worlds:
+            raise ValueError("worlds must hold at least one World")
+        if len({w.action_names for w in worlds}) > 1:
+            raise ValueError("all worlds of a sampler must share one action set")
+        for name, value in (("batch_size", batch_size), ("window", window), ("walk_length", walk_length)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        check_n_objects(n_objects)
+        self.worlds, self.batch_size, self.window, self.n_objects = worlds, batch_size, window, n_objects
+        self.windows_per_walk = -(-walk_length // window)
+        self.policy = policy
+        self.rng = np.random.default_rng(seed)
+        self.max_nodes = max(w.n_nodes for w in worlds)
+        self.n_actions = worlds[0].n_actions
+        self.n_nodes = np.array([w.n_nodes for w in worlds])
+        transitions = np.full((len(worlds), self.max_nodes, self.n_actions), -1, dtype=np.int64)
+        for k, w in enumerate(worlds):
+            transitions[k, :w.n_nodes] = w.transitions
+        self._transitions = transitions.reshape(-1, self.n_actions)  # (K * max_nodes, A)
+        self._distances = None
+        if policy.approach > 0:
+            distances = np.full((len(worlds), self.max_nodes + 1, self.max_nodes), 10**9, dtype=np.int64)
+            for k, w in enumerate(worlds):
+                d = w.distances()
+                distances[k, :w.n_nodes, :w.n_nodes] = np.where(d < 0, 10**9, d)
+            self._distances = distances  # row max_nodes stands for "no such node"
+        B = batch_size
+        self.world = np.zeros(B, dtype=np.int64)
+        self.objects = np.zeros((B, self.max_nodes), dtype=np.int64)
+        self.node = np.zeros(B, dtype=np.int64)
+        self.prev_action = np.full(B, NO_ACTION, dtype=np.int64)
+        self.target = np.zeros(B, dtype=np.int64)
+        self.windows_left = np.zeros(B, dtype=np.int64)
+        if stagger:  # first walks end after a random number of windows
+            self._new_walks(np.ones(B, dtype=bool))
+            self.windows_left = self.rng.integers(1, self.windows_per_walk + 1, size=B)
+
+    def _new_walks(self, slots: np.ndarray) -> None:
+        """Give ``slots`` (``(B,)`` bool) a fresh world, objects, start node and target."""
+        n = int(slots.sum())
+        if n == 0:
+            return
+        world = self.rng.integers(0, len(self.worlds), size=n)
+        size = self.n_nodes[world]
+        self.world[slots] = world
+        self.objects[slots] = self.rng.integers(0, self.n_objects, size=(n, self.max_nodes))
+        self.node[slots] = (self.rng.random(n) * size).astype(np.int64)
+        self.target[slots] = (self.rng.random(n) * size).astype(np.int64)
+        self.prev_action[slots] = NO_ACTION
+        self.windows_left[slots] = self.windows_per_walk
+
+    def next_window(self) -> Batch:
+        """Advance every slot by ``window`` steps and return them as a :class:`Batch`."""
+        B, T, A = self.batch_size, self.window, self.n_actions
+        new_world = self.windows_left <= 0
+        self._new_walks(new_world)
+        self.windows_left -= 1
+        obs, action, node = (np.empty((B, T), dtype=np.int64) for _ in range(3))
+        uniform = self.rng.random((T, B, A))
+        coins = self.rng.random((T, B, 2))
+        rows = np.arange(B)
+        base = self.world * self.max_nodes
+        object_base = rows * self.max_nodes
+        flat_objects = self.objects.reshape(-1)
+        current, prev = self.node.copy(), self.prev_action.copy()
+        for t in range(T):
+            available = self._transitions[base + current]  # (B, A)
+            ok = available >= 0
+            choice = np.where(ok, uniform[t], -1.0).argmax(axis=1)
+            if self.policy.persistence > 0:
+                repeat = (coins[t, :, 0] < self.policy.persistence) & (prev >= 0)
+                repeat &= ok[rows, np.maximum(prev, 0)]
+                choice = np.where(repeat, prev, choice)
+            if self._distances is not None:
+                choice = self._approach(choice, available, coins[t, :, 1], uniform[t])
+            nxt = available[rows, choice]
+            if t == 0:  # a fresh walk starts where it was placed, with no action
+                nxt = np.where(new_world, current, nxt)
+                choice = np.where(new_world, NO_ACTION, choice)
+            current, prev = nxt, choice
+            node[:, t], action[:, t] = current, choice
+            obs[:, t] = flat_objects[object_base + current]
+            if self._distances is not None:
+                reached = current == self.target
+                self.target[reached] = (self.rng.random(int(reached.sum())) * self.n_nodes[self.world[reached]]).astype(np.int64)
+        self.node, self.prev_action = current, prev
+        return Batch(obs=obs, action=action, node=node, new_world=new_world, world=self.world.copy())
+
+    def _approach(self, choice, available, coin, uniform):
+        """With probability ``policy.approach``, replace ``choice`` by a step toward the target."""
+        next_nodes = np.where(available >= 0, available, self.max_nodes)  # (B, A)
+        dist = self._distances[self.world[:, None], next_nodes, self.target[:, None]]
+        best = dist == dist.min(axis=1, keepdims=True)
+        toward = np.where(best, uniform, -1.0).argmax(axis=1)
+        return np.where(coin < self.policy.approach, toward, choice)
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue the exact same stream of windows."""
+        return {"rng": self.rng.bit_generator.state, "world": self.world.copy(), "objects": self.objects.copy(),
+                "node": self.node.copy(), "prev_action": self.prev_action.copy(), "target": self.target.copy(),
+                "windows_left": self.windows_left.copy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        for key in ("world", "objects", "node", "prev_action", "target", "windows_left"):
+            value = np.asarray(state[key])
+            if value.shape != getattr(self, key).shape:
+                raise ValueError(f"sampler state {key!r} has shape {value.shape}, expected {getattr(self, key).shape}")
+            setattr(self, key, value.copy())

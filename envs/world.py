@@ -1,0 +1,120 @@
+"""A world: a directed graph whose edges are labelled by actions, with node positions.
+
+Every other piece of the package (the Gymnasium envs, the batched walk sampler, the models and the
+analysis) reads worlds through this one class, so they all agree on the transitions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NO_ACTION = -1
+"""Action id stored at the first step of a walk (nothing led the agent there)."""
+
+
+@dataclass(frozen=True, eq=False)
+class World:
+    """The structure of an environment, without its objects.
+
+    Attributes:
+        name: short description, e.g. ``"square 8x8"``.
+        transitions: ``(n_nodes, n_actions)`` int64; ``transitions[v, a]`` is the node reached by
+            taking action ``a`` at node ``v``, or -1 where ``a`` is unavailable there.
+        positions: ``(n_nodes, 2)`` float64, 2D coordinates of each node for plotting.
+        action_names: one name per action id.
+        inverse_actions: ``(n_actions,)`` int64; ``inverse_actions[a]`` is the action that undoes
+            ``a`` (taking ``a`` then its inverse returns to the start), or -1 when ``a`` has none.
+        family: the family this world belongs to (``"square"``, ``"hex"``, ``"graph"``, ...);
+            models trained on one family refuse worlds with a different action set.
+    """
+
+    name: str
+    transitions: np.ndarray
+    positions: np.ndarray
+    action_names: tuple[str, ...]
+    inverse_actions: np.ndarray
+    family: str = "graph"
+
+    def __post_init__(self):
+        transitions = np.asarray(self.transitions, dtype=np.int64)
+        positions = np.asarray(self.positions, dtype=np.float64)
+        inverse = np.asarray(self.inverse_actions, dtype=np.int64)
+        n_nodes, n_actions = transitions.shape
+        if n_nodes < 1 or n_actions < 1:
+            raise ValueError(f"transitions must have at least one node and one action, got {transitions.shape}")
+        if transitions.min() < -1 or transitions.max() >= n_nodes:
+            raise ValueError("transitions must hold node ids in [0, n_nodes) or -1 for unavailable actions")
+        if positions.shape != (n_nodes, 2):
+            raise ValueError(f"positions must have shape ({n_nodes}, 2), got {positions.shape}")
+        if len(self.action_names) != n_actions or inverse.shape != (n_actions,):
+            raise ValueError("action_names and inverse_actions need one entry per action")
+        if inverse.min() < -1 or inverse.max() >= n_actions:
+            raise ValueError("inverse_actions must hold action ids in [0, n_actions) or -1")
+        stuck = np.flatnonzero((transitions < 0).all(axis=1))
+        if len(stuck):
+            raise ValueError(f"nodes {stuck[:10].tolist()} have no available action; a walk would stop there")
+        transitions.setflags(write=False)
+        positions.setflags(write=False)
+        inverse.setflags(write=False)
+        object.__setattr__(self, "transitions", transitions)
+        object.__setattr__(self, "positions", positions)
+        object.__setattr__(self, "inverse_actions", inverse)
+        object.__setattr__(self, "action_names", tuple(self.action_names))
+
+    @property
+    def n_nodes(self) -> int:
+        return self.transitions.shape[0]
+
+    @property
+    def n_actions(self) -> int:
+        return self.transitions.shape[1]
+
+    def action_mask(self, node: int) -> np.ndarray:
+        """``(n_actions,)`` int8: 1 where the action is available at ``node``."""
+        return (self.transitions[node] >= 0).astype(np.int8)
+
+    def step(self, node: int, action: int) -> int:
+        """The node reached by ``action`` from ``node``; an unavailable action leaves the agent in place."""
+        if not 0 <= action < self.n_actions:
+            raise ValueError(f"action must be in [0, {self.n_actions}), got {action}")
+        target = self.transitions[node, action]
+        return int(node if target < 0 else target)
+
+    def sample_objects(self, n_objects: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw one object id per node, i.i.d. uniform over ``n_objects``: ``(n_nodes,)`` int64."""
+        check_n_objects(n_objects)
+        return rng.integers(0, n_objects, size=self.n_nodes)
+
+    def distances(self) -> np.ndarray:
+        """``(n_nodes, n_nodes)`` int64 shortest-path lengths along actions (-1 if unreachable)."""
+        n = self.n_nodes
+        dist = np.full((n, n), -1, dtype=np.int64)
+        for source in range(n):  # breadth-first search, vectorised over each frontier
+            dist[source, source] = 0
+            frontier, d = np.array([source]), 0
+            while len(frontier):
+                d += 1
+                nxt = np.unique(self.transitions[frontier].ravel())
+                nxt = nxt[nxt >= 0]
+                nxt = nxt[dist[source, nxt] < 0]
+                dist[source, nxt] = d
+                frontier = nxt
+        return dist
+
+    def to_networkx(self):
+        """This world as an ``nx.MultiDiGraph`` with ``action`` (name) on edges and ``pos`` on nodes."""
+        import networkx as nx
+
+        graph = nx.MultiDiGraph(inverse_actions={
+            self.action_names[a]: self.action_names[i] for a, i in enumerate(self.inverse_actions) if i >= 0})
+        for v, pos in enumerate(self.positions):
+            graph.add_node(v, pos=tuple(pos))
+        for v, a in zip(*np.nonzero(self.transitions >= 0)):
+            graph.add_edge(int(v), int(self.transitions[v, a]), action=self.action_names[a])
+        return graph
+
+
+def check_n_objects(n_objects: int) -> None:
+    if not isinstance(n_objects, (int, np.integer)) or n_objects < 1:
+        raise ValueError(f"n_objects must be an integer >= 1, got {n_objects!r}")
