@@ -70,6 +70,13 @@ class World:
     def n_actions(self) -> int:
         return self.transitions.shape[1]
 
+    @property
+    def stay_actions(self) -> tuple[int, ...]:
+        """Actions that never move the agent (e.g. ``stay``)."""
+        nodes = np.arange(self.n_nodes)[:, None]
+        still = (self.transitions == nodes) | (self.transitions < 0)
+        return tuple(int(a) for a in np.flatnonzero(still.all(axis=0) & (self.transitions >= 0).any(axis=0)))
+
     def action_mask(self, node: int) -> np.ndarray:
         """``(n_actions,)`` int8: 1 where the action is available at ``node``."""
         return (self.transitions[node] >= 0).astype(np.int8)

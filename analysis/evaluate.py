@@ -1,0 +1,71 @@
+"""Zero-shot evaluation: run a model on walks in fresh worlds and score it (DESIGN §4)."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from analysis.metrics import masked_mean, visit_masks
+from envs import WalkPolicy, WalkSampler, World
+
+
+class Walks(NamedTuple):
+    """Whole walks and the model's outputs: ``obs, action, node, correct (B, L)``, ``world (B,)``,
+    ``position (B, L, d)`` and ``memory_activity`` (list of per-window arrays) when recorded."""
+
+    obs: np.ndarray
+    action: np.ndarray
+    node: np.ndarray
+    correct: np.ndarray
+    world: np.ndarray
+    position: np.ndarray | None
+
+
+@torch.no_grad()
+def run_walks(model, worlds: list[World], n_walks: int, walk_length: int, *, n_objects: int = 45,
+              window: int = 100, seed: int = 0, policy: WalkPolicy = WalkPolicy(),
+              device="cpu", record_position: bool = False) -> Walks:
+    """Walk ``n_walks`` fresh worlds (one walk each, all in one batch) and record predictions."""
+    sampler = WalkSampler(worlds, n_walks, window, walk_length, n_objects=n_objects, policy=policy,
+                          seed=seed, stagger=False)
+    state = model.initial_state(n_walks, device)
+    parts, positions = [], []
+    for _ in range(sampler.windows_per_walk):
+        batch = sampler.next_window()
+        obs, action, new_world = (torch.as_tensor(x, device=device) for x in (batch.obs, batch.action, batch.new_world))
+        out = model(obs, action, new_world, state)
+        state = out.state
+        parts.append((batch.obs, batch.action, batch.node, (out.logits.argmax(-1) == obs).cpu().numpy()))
+        if record_position:
+            positions.append(out.position.float().cpu().numpy())
+    obs, action, node, correct = (np.concatenate(x, axis=1)[:, :walk_length] for x in zip(*parts))
+    position = np.concatenate(positions, axis=1)[:, :walk_length] if record_position else None
+    return Walks(obs, action, node, correct, batch.world, position)
+
+
+def score_walks(walks: Walks, n_actions: int, n_objects: int) -> dict[str, float]:
+    """Accuracies of the model and of the node- and edge-visited agents."""
+    masks = visit_masks(walks.node, walks.action, n_actions)
+    chance = 1.0 / n_objects
+    node_agent = np.where(masks["node_visited"], 1.0, chance)
+    edge_agent = np.where(masks["edge_visited"], 1.0, chance)
+    everything = np.ones_like(walks.correct, dtype=bool)
+    return {
+        "accuracy": masked_mean(walks.correct, everything),
+        "link_inference_acc": masked_mean(walks.correct, masks["link_inference"]),
+        "node_visited_acc": masked_mean(walks.correct, masks["node_visited"]),
+        "first_visit_acc": masked_mean(walks.correct, masks["first_visit"]),
+        "node_visited_agent_acc": masked_mean(node_agent, everything),
+        "edge_visited_agent_acc": masked_mean(edge_agent, everything),
+        "link_inference_steps": int(masks["link_inference"].sum()),
+        "chance": chance,
+    }
+
+
+def evaluate(model, worlds: list[World], n_walks: int, walk_length: int, *, n_objects: int = 45,
+             window: int = 100, seed: int = 0, device="cpu") -> dict[str, float]:
+    """Run and score ``n_walks`` walks of ``walk_length`` steps in fresh worlds."""
+    walks = run_walks(model, worlds, n_walks, walk_length, n_objects=n_objects, window=window,
+                      seed=seed, device=device)
+    return score_walks(walks, worlds[0].n_actions, n_objects)

@@ -1,0 +1,41 @@
+"""Which steps of a walk test what: revisits, first visits, and link inference (DESIGN §4)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _seen_before(keys: np.ndarray) -> np.ndarray:
+    """``(B, T)`` bool: ``keys[b, t]`` occurred at an earlier step of row ``b`` (keys >= 0)."""
+    B, T = keys.shape
+    order = np.argsort(keys, axis=1, kind="stable")  # equal keys stay in time order
+    sorted_keys = np.take_along_axis(keys, order, axis=1)
+    repeat = np.zeros((B, T), dtype=bool)
+    repeat[:, 1:] = sorted_keys[:, 1:] == sorted_keys[:, :-1]
+    seen = np.zeros((B, T), dtype=bool)
+    np.put_along_axis(seen, order, repeat, axis=1)
+    return seen
+
+
+def visit_masks(node: np.ndarray, action: np.ndarray, n_actions: int) -> dict[str, np.ndarray]:
+    """Masks over steps of whole walks ``node, action: (B, T)`` (action -1 at the first step).
+
+    Returns ``(B, T)`` bool arrays:
+        ``node_visited``: the node was visited at an earlier step.
+        ``edge_visited``: the (previous node, action) pair was taken at an earlier step.
+        ``link_inference``: node visited but edge never taken (zero-shot inference).
+        ``first_visit``: the node was never visited before.
+    """
+    node_visited = _seen_before(node)
+    edge = np.full(node.shape, -1, dtype=np.int64)
+    edge[:, 1:] = node[:, :-1] * n_actions + action[:, 1:]
+    edge_visited = _seen_before(edge) & (edge >= 0)
+    moved = np.zeros(node.shape, dtype=bool)
+    moved[:, 1:] = action[:, 1:] >= 0
+    return {"node_visited": node_visited, "edge_visited": edge_visited,
+            "link_inference": node_visited & ~edge_visited & moved, "first_visit": ~node_visited}
+
+
+def masked_mean(values: np.ndarray, mask: np.ndarray) -> float:
+    """Mean of ``values`` where ``mask``; NaN when the mask is empty."""
+    count = mask.sum()
+    return float((values * mask).sum() / count) if count else float("nan")

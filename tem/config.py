@@ -1,0 +1,126 @@
+"""Run configuration: one frozen dataclass, presets, and a command-line parser generated from it."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+
+
+def option(default, help: str):
+    """A config field with its ``--help`` text."""
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs; saved as ``config.json`` in the run directory."""
+
+    preset: str = option("quick", "named set of defaults: quick | paper")
+    model: str = option("temt", "model: temt")
+    memory: str = option("attention", "hippocampal memory backend: attention")
+    world: str = option("square", "training world family, KIND[:SIZES], e.g. square:8-11, hex, periodic-square")
+    n_objects: int = option(45, "number of distinct objects per world")
+    batch: int = option(64, "walks per batch (independent worlds)")
+    window: int = option(50, "truncated-BPTT window (steps per gradient step)")
+    walk_length: int = option(250, "steps before a slot gets a fresh world (rounded up to whole windows)")
+    steps: int = option(400, "gradient steps")
+    lr: float = option(2e-3, "peak learning rate (Adam)")
+    warmup: int = option(20, "steps of linear learning-rate warm-up")
+    min_lr_ratio: float = option(0.05, "final learning rate / peak under the cosine decay")
+    grad_clip: float = option(1.0, "clip the gradient norm to this value (0: off)")
+    module_sizes: tuple[int, ...] = option((32,), "position-code module sizes, comma-separated")
+    action_matrices: str = option("orthogonal_tied", "free | orthogonal | orthogonal_tied")
+    norm: str = option("none", "position-code normalisation: none | layernorm | l2")
+    sensory_dim: int = option(32, "sensory embedding / memory value size")
+    key_dim: int = option(32, "memory key/query size")
+    beta: float = option(1.0, "initial inverse temperature of the memory read")
+    log_scale: bool = option(True, "scale beta by log(1 + number of memories)")
+    memory_cap: int = option(0, "keep at most this many recent memories (0: whole walk)")
+    persistence: float = option(0.0, "walk policy: probability of repeating the previous action")
+    approach: float = option(0.0, "walk policy: probability of stepping toward a target object")
+    eval_every: int = option(100, "evaluate link inference every N steps (0: only at the end)")
+    eval_worlds: int = option(16, "held-out worlds for the periodic evaluation")
+    final_eval_worlds: int = option(50, "held-out worlds for the final evaluation")
+    eval_walk_length: int = option(1000, "steps per evaluation walk")
+    checkpoint_every: int = option(100, "write a checkpoint every N steps")
+    analysis: bool = option(True, "run the final evaluation and plots at the end")
+    device: str = option("auto", "cpu | cuda | auto")
+    threads: int = option(0, "CPU threads for torch (0: torch's default)")
+    seed: int = option(0, "seed for weights, worlds and walks")
+    out: str = option("runs/quick", "run directory (config, checkpoint, metrics, plots)")
+
+    def __post_init__(self):
+        for name in ("n_objects", "batch", "window", "walk_length", "steps", "sensory_dim", "key_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("warmup", "grad_clip", "memory_cap", "eval_every", "threads", "checkpoint_every",
+                     "eval_worlds", "final_eval_worlds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"lr must be > 0 and min_lr_ratio in [0, 1], got {self.lr}, {self.min_lr_ratio}")
+        if self.eval_walk_length < 1 or self.beta <= 0:
+            raise ValueError("eval_walk_length must be >= 1 and beta > 0")
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise ValueError(f"device must be cpu, cuda or auto, got {self.device!r}")
+        if not self.module_sizes or min(self.module_sizes) < 1:
+            raise ValueError(f"module_sizes must be positive, got {self.module_sizes}")
+
+
+PRESETS: dict[str, dict] = {
+    "quick": {},
+    "paper": {"batch": 64, "walk_length": 1000, "steps": 20000, "lr": 1e-3, "warmup": 200,
+              "eval_every": 1000, "checkpoint_every": 1000, "out": "runs/paper"},
+}
+
+
+def _parse_value(kind, text: str):
+    if kind is bool:
+        return text.lower() in ("1", "true", "yes", "on")
+    if typing.get_origin(kind) is tuple:
+        return tuple(int(part) for part in text.split(",") if part)
+    return kind(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``--field value`` for every config field, plus ``--resume DIR``."""
+    parser = argparse.ArgumentParser(description="Train a TEM-t cognitive-map model.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        kind = hints[f.name]
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f.metadata["help"])
+        else:
+            parser.add_argument(flag, type=lambda text, kind=kind, name=f.name: _checked(kind, text, name),
+                                default=None, metavar=f.name.upper(), help=f.metadata["help"])
+    parser.add_argument("--resume", metavar="DIR", default=None, help="continue the run saved in DIR")
+    return parser
+
+
+def _checked(kind, text, name):
+    try:
+        return _parse_value(kind, text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value for --{name.replace('_', '-')}: {text!r}") from None
+
+
+def make_config(overrides: dict, base: dict | None = None) -> TrainConfig:
+    """Preset defaults (or a saved ``base`` config), then ``overrides`` (None values ignored)."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    values = dict(base or {})
+    if base is None:
+        preset = overrides.get("preset", "quick")
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        values.update(PRESETS[preset])
+    values.update(overrides)
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown config fields: {unknown}")
+    if "module_sizes" in values:
+        values["module_sizes"] = tuple(values["module_sizes"])
+    return TrainConfig(**values)

@@ -1,0 +1,110 @@
+"""MEC position code: an action-dependent recurrent update ``e_t = f(W_{a_t} e_{t-1})``."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ACTION_MATRICES = ("free", "orthogonal", "orthogonal_tied")
+NORMS = ("none", "layernorm", "l2")
+
+
+class PositionCode(nn.Module):
+    """Path integration with one learned ``(d, d)`` matrix per action.
+
+    Args:
+        n_actions: number of actions ``A``.
+        module_sizes: sizes of the modules the code is split into; matrices are block-diagonal
+            (no mixing between modules) and the normalisation acts per module. ``d = sum``.
+        action_matrices: how each action's matrix is parametrised:
+            ``"free"`` any matrix (the paper's form; drifts on long walks without a normalisation),
+            ``"orthogonal"`` ``W_a = exp(S_a - S_a^T)``, norm-preserving,
+            ``"orthogonal_tied"`` orthogonal and, for each pair of inverse actions (N/S, E/W),
+            ``W_inverse = W_a^T`` so that a step and its inverse cancel exactly.
+        inverse_actions: ``(A,)`` ids of each action's inverse, -1 for none (from the world).
+        stay_actions: ids of actions that leave the agent in place; their matrix is the identity.
+        norm: ``f``: ``"none"``, ``"layernorm"`` (fixed-weight layer norm, as in the paper) or
+            ``"l2"`` (unit norm per module times a learned scale).
+    """
+
+    def __init__(self, n_actions: int, module_sizes: Sequence[int] = (32,), action_matrices: str = "orthogonal_tied",
+                 inverse_actions: Sequence[int] = (), stay_actions: Sequence[int] = (), norm: str = "none"):
+        super().__init__()
+        if action_matrices not in ACTION_MATRICES:
+            raise ValueError(f"action_matrices must be one of {ACTION_MATRICES}, got {action_matrices!r}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        if not module_sizes or min(module_sizes) < 1:
+            raise ValueError(f"module_sizes must be positive integers, got {tuple(module_sizes)}")
+        self.n_actions, self.action_matrices, self.norm = n_actions, action_matrices, norm
+        self.module_sizes = tuple(int(s) for s in module_sizes)
+        self.dim = d = sum(self.module_sizes)
+        inverse = list(inverse_actions) or [-1] * n_actions
+        self.stay_actions = tuple(stay_actions)
+        # Which parameter matrix each action uses, and whether it uses its transpose.
+        source, transposed = list(range(n_actions)), [False] * n_actions
+        if action_matrices == "orthogonal_tied":
+            for a, b in enumerate(inverse):
+                if 0 <= b < a and inverse[b] == a:
+                    source[a], transposed[a] = b, True
+        self.register_buffer("source", torch.tensor(source), persistent=False)
+        self.register_buffer("transposed", torch.tensor(transposed), persistent=False)
+        block = torch.block_diag(*[torch.ones(s, s) for s in self.module_sizes])
+        self.register_buffer("block_mask", block, persistent=False)
+        if action_matrices == "free":
+            init = torch.eye(d).repeat(n_actions, 1, 1) + 0.1 * torch.randn(n_actions, d, d) / d ** 0.5
+        else:
+            init = 0.5 * torch.randn(n_actions, d, d) / d ** 0.5
+        self.weight = nn.Parameter(init * block)
+        self.initial = nn.Parameter(torch.randn(d) / d ** 0.5 * 3)
+        if norm == "l2":
+            self.scale = nn.Parameter(torch.ones(len(self.module_sizes)))
+
+    def matrices(self) -> torch.Tensor:
+        """``(A + 1, d, d)``: index 0 is the identity (no action), index ``a + 1`` is ``W_a``."""
+        weight = self.weight * self.block_mask
+        if self.action_matrices != "free":
+            weight = torch.linalg.matrix_exp(weight - weight.transpose(1, 2))
+        weight = weight[self.source]
+        weight = torch.where(self.transposed[:, None, None], weight.transpose(1, 2), weight)
+        if self.stay_actions:
+            stay = torch.zeros(self.n_actions, dtype=torch.bool, device=weight.device)
+            stay[list(self.stay_actions)] = True
+            weight = torch.where(stay[:, None, None], torch.eye(self.dim, device=weight.device), weight)
+        identity = torch.eye(self.dim, device=weight.device, dtype=weight.dtype)[None]
+        return torch.cat([identity, weight], dim=0)
+
+    def normalise(self, code: torch.Tensor) -> torch.Tensor:
+        """Apply ``f`` per module to ``code`` of shape ``(..., d)``."""
+        if self.norm == "none":
+            return code
+        parts = code.split(self.module_sizes, dim=-1)
+        if self.norm == "layernorm":
+            return torch.cat([F.layer_norm(p, p.shape[-1:]) for p in parts], dim=-1)
+        return torch.cat([F.normalize(p, dim=-1) * s for p, s in zip(parts, self.scale)], dim=-1)
+
+    def initial_code(self, batch_size: int) -> torch.Tensor:
+        """``(B, d)`` the learned code at the start of a walk."""
+        return self.normalise(self.initial).expand(batch_size, -1)
+
+    def forward(self, action: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """Path-integrate a window.
+
+        Args:
+            action: ``(B, T)`` int64 action ids, -1 for "no action" (code unchanged).
+            previous: ``(B, d)`` code before the window's first step.
+        Returns:
+            ``(B, T, d)`` the code at each step.
+        """
+        matrices = self.matrices()  # (A + 1, d, d)
+        # One product gives the next code under every action; the walk's action picks one.
+        stacked = matrices.transpose(1, 2).permute(1, 0, 2).reshape(self.dim, -1)  # (d, (A + 1) d)
+        index = (action + 1)[..., None, None].expand(-1, -1, 1, self.dim)  # (B, T, 1, d)
+        code, codes = previous, []
+        for t, step_index in enumerate(index.unbind(1)):
+            candidates = (code @ stacked).view(-1, self.n_actions + 1, self.dim)  # (B, A + 1, d)
+            code = self.normalise(candidates.gather(1, step_index).squeeze(1))
+            codes.append(code)
+        return torch.stack(codes, dim=1)

@@ -1,0 +1,86 @@
+"""A run directory: building the model from a config, and atomic checkpoints."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from envs import World, make_worlds
+from tem.config import TrainConfig, make_config
+from tem.memory import MEMORIES
+from tem.temt import TEMt, TEMtConfig
+
+MODELS = ("temt",)
+CHECKPOINT = "checkpoint.pt"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device cpu")
+    return torch.device(name)
+
+
+def build_model(config: TrainConfig, world: World) -> torch.nn.Module:
+    """The model ``config.model`` for worlds with ``world``'s action set."""
+    if config.model not in MODELS:
+        raise ValueError(f"unknown model {config.model!r}; choose one of {', '.join(MODELS)}")
+    if config.memory not in MEMORIES:
+        raise ValueError(f"unknown memory {config.memory!r}; choose one of {', '.join(MEMORIES)}")
+    return TEMt(TEMtConfig(
+        n_objects=config.n_objects, n_actions=world.n_actions,
+        inverse_actions=tuple(int(a) for a in world.inverse_actions), stay_actions=world.stay_actions,
+        module_sizes=config.module_sizes, action_matrices=config.action_matrices, norm=config.norm,
+        sensory_dim=config.sensory_dim, key_dim=config.key_dim, memory=config.memory, beta=config.beta,
+        log_scale=config.log_scale, memory_cap=config.memory_cap))
+
+
+def save_json(path: Path, data) -> None:
+    """Write JSON atomically (temporary file, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def save_checkpoint(run_dir: Path, checkpoint: dict) -> None:
+    """Write ``run_dir/checkpoint.pt`` atomically: a crash mid-write keeps the previous one."""
+    path = Path(run_dir) / CHECKPOINT
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(checkpoint, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(run_dir: str | Path) -> dict:
+    """Read ``run_dir/checkpoint.pt`` (or a checkpoint file), with clear errors when it cannot be."""
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}; train a model first (python train.py --out DIR)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises several types for damaged files
+        raise ValueError(f"checkpoint {path} is corrupt or unreadable: {error}") from None
+    if not isinstance(checkpoint, dict) or not {"model", "config", "step", "action_names"} <= set(checkpoint):
+        raise ValueError(f"checkpoint {path} is not a checkpoint written by train.py")
+    return checkpoint
+
+
+def load_model(run_dir: str | Path, device: str = "cpu"):
+    """``(model, config, checkpoint)`` from a run directory, on ``device``, in eval mode."""
+    checkpoint = load_checkpoint(run_dir)
+    config = make_config({}, base=checkpoint["config"])
+    world = make_worlds(config.world)[0]
+    model = build_model(config, world)
+    model.load_state_dict(checkpoint["model"])
+    return model.to(resolve_device(device)).eval(), config, checkpoint
+
+
+def config_dict(config: TrainConfig) -> dict:
+    values = dataclasses.asdict(config)
+    values["module_sizes"] = list(config.module_sizes)
+    return values

@@ -1,0 +1,107 @@
+"""TEM-t (Whittington, Warren & Behrens, ICLR 2022): path integration + an attention hippocampus."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from tem.memory import MemoryState, make_memory
+from tem.position import PositionCode
+from tem.sensory import SensoryCode
+
+
+@dataclass(frozen=True)
+class TEMtConfig:
+    """Architecture of a TEM-t model (the world fills ``n_actions`` and the action structure)."""
+
+    n_objects: int = 45
+    """number of object ids the model predicts."""
+    n_actions: int = 4
+    """number of actions of the world family."""
+    inverse_actions: tuple[int, ...] = ()
+    """inverse of each action (-1: none); used by ``action_matrices='orthogonal_tied'``."""
+    stay_actions: tuple[int, ...] = ()
+    """actions whose matrix is fixed to the identity."""
+    module_sizes: tuple[int, ...] = (32,)
+    """sizes of the position-code modules (block-diagonal action matrices)."""
+    action_matrices: str = "orthogonal_tied"
+    """free | orthogonal | orthogonal_tied (see tem.position.PositionCode)."""
+    norm: str = "none"
+    """normalisation f of the position code: none | layernorm | l2."""
+    sensory_dim: int = 32
+    """dimension of the sensory (LEC) embedding and of the memory values."""
+    key_dim: int = 32
+    """dimension of memory keys and queries."""
+    tie_query_key: bool = True
+    """use one projection for queries and keys (q_t = k_t for the same position code)."""
+    memory: str = "attention"
+    """hippocampal memory backend."""
+    beta: float = 1.0
+    """initial inverse temperature of the memory read."""
+    log_scale: bool = True
+    """multiply beta by log(1 + number of memories)."""
+    memory_cap: int = 0
+    """keep at most this many recent memories (0: the whole walk)."""
+
+
+class ModelOutput(NamedTuple):
+    """``logits (B, T, n_objects)``, ``position (B, T, d)`` MEC code, ``memory_activity``
+    ``(B, T, n_units)`` or None, and the state after the window."""
+
+    logits: torch.Tensor
+    position: torch.Tensor
+    memory_activity: torch.Tensor | None
+    state: dict
+
+
+class TEMt(nn.Module):
+    """Predicts the object at each step from the position code and the memories of the walk.
+
+    At step ``t``: ``e_t = f(W_{a_t} e_{t-1})``, query ``q_t = W_q e_t`` reads the memories of steps
+    ``< t``, logits come from the read, then ``(k_t = W_k e_t, v_t = W_v x_t)`` is written.
+    """
+
+    def __init__(self, config: TEMtConfig):
+        super().__init__()
+        self.config = config
+        self.position = PositionCode(config.n_actions, config.module_sizes, config.action_matrices,
+                                     config.inverse_actions, config.stay_actions, config.norm)
+        self.sensory = SensoryCode(config.n_objects, config.sensory_dim)
+        d = self.position.dim
+        self.key = nn.Linear(d, config.key_dim, bias=False)
+        self.query = self.key if config.tie_query_key else nn.Linear(d, config.key_dim, bias=False)
+        self.value = nn.Linear(config.sensory_dim, config.sensory_dim, bias=False)
+        self.memory = make_memory(config.memory, config.key_dim, config.sensory_dim, beta=config.beta,
+                                  log_scale=config.log_scale, cap=config.memory_cap)
+        self.readout = nn.Linear(config.sensory_dim, config.n_objects)
+
+    def initial_state(self, batch_size: int, device="cpu") -> dict:
+        """State of ``batch_size`` slots that all start a new walk."""
+        return {"position": self.position.initial_code(batch_size).detach().to(device),
+                "memory": self.memory.initial_state(batch_size, device)}
+
+    @staticmethod
+    def detach_state(state: dict) -> dict:
+        return {"position": state["position"].detach(),
+                "memory": {k: v.detach() for k, v in state["memory"].items()}}
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, new_world: torch.Tensor, state: dict,
+                return_activity: bool = False) -> ModelOutput:
+        """Run one window.
+
+        Args:
+            obs: ``(B, T)`` int64 object ids. action: ``(B, T)`` int64, -1 at a walk's first step.
+            new_world: ``(B,)`` bool, slots whose walk starts at this window (their state is reset).
+            state: from :meth:`initial_state` or the previous window.
+        """
+        B = obs.shape[0]
+        previous = torch.where(new_world[:, None], self.position.initial_code(B), state["position"])
+        memory_state: MemoryState = self.memory.reset(state["memory"], new_world)
+        position = self.position(action, previous)  # (B, T, d)
+        value = self.value(self.sensory(obs))  # (B, T, sensory_dim)
+        out = self.memory(self.query(position), self.key(position), value, memory_state, return_activity)
+        logits = self.readout(out.read)  # (B, T, n_objects)
+        return ModelOutput(logits, position, out.activity,
+                           {"position": position[:, -1], "memory": out.state})

@@ -1,0 +1,229 @@
+"""Train a cognitive-map model (TEM-t) on random walks in a family of worlds.
+
+    python train.py --preset quick            # ~1-2 minutes on 2 CPU cores, writes runs/quick/
+    python train.py --resume runs/quick --steps 800   # continue a run where it stopped
+
+Everything the run writes is in its directory: config.json, checkpoint.pt, metrics.csv, tb/
+(TensorBoard), eval.json and learning_curve.png.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from analysis.evaluate import evaluate
+from analysis.plots import plot_learning_curve
+from envs import WalkPolicy, WalkSampler, make_worlds
+from tem.config import TrainConfig, build_parser, make_config
+from tem.run import build_model, config_dict, load_checkpoint, resolve_device, save_checkpoint, save_json
+
+METRIC_FIELDS = ["step", "train_loss", "train_acc", "link_inference_acc", "first_visit_acc",
+                 "node_visited_acc", "train_seconds", "env_steps_per_s"]
+EVAL_SEED_OFFSET = 1_000_003  # held-out worlds: a seed stream training never uses
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr_ratio * lr`` at ``config.steps``."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def to_tensors(batch, device):
+    """``(obs, action, new_world)`` of a sampler batch as tensors on ``device``."""
+    return tuple(torch.as_tensor(x, device=device) for x in (batch.obs, batch.action, batch.new_world))
+
+
+class Run:
+    """The state of a training run: model, optimiser, sampler and the model's carried state."""
+
+    def __init__(self, config: TrainConfig, checkpoint: dict | None = None):
+        self.config = config
+        self.dir = Path(config.out)
+        self.device = resolve_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.worlds = make_worlds(config.world)
+        torch.manual_seed(config.seed)
+        self.model = build_model(config, self.worlds[0]).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.sampler = WalkSampler(self.worlds, config.batch, config.window, config.walk_length,
+                                   n_objects=config.n_objects, seed=config.seed,
+                                   policy=WalkPolicy(config.persistence, config.approach))
+        self.state = self.model.initial_state(config.batch, self.device)
+        self.step, self.train_seconds, self.running = 0, 0.0, {"loss": float("nan"), "acc": float("nan")}
+        if checkpoint is not None:
+            self.load(checkpoint)
+
+    def checkpoint(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
+                "config": config_dict(self.config), "action_names": list(self.worlds[0].action_names),
+                "sampler": self.sampler.state_dict(), "carried_state": self.state,
+                "torch_rng": torch.get_rng_state(), "train_seconds": self.train_seconds, "running": self.running}
+
+    def load(self, checkpoint: dict) -> None:
+        if checkpoint["action_names"] != list(self.worlds[0].action_names):
+            raise ValueError(f"checkpoint actions {checkpoint['action_names']} do not match world "
+                             f"{self.config.world!r} ({list(self.worlds[0].action_names)})")
+        try:
+            self.model.load_state_dict(checkpoint["model"])
+        except RuntimeError as error:
+            raise ValueError(f"checkpoint weights do not fit this model: {error}") from None
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.sampler.load_state_dict(checkpoint["sampler"])
+        move = lambda x: x.to(self.device)  # noqa: E731
+        self.state = {"position": move(checkpoint["carried_state"]["position"]),
+                      "memory": {k: move(v) for k, v in checkpoint["carried_state"]["memory"].items()}}
+        torch.set_rng_state(checkpoint["torch_rng"])
+        self.step, self.train_seconds = checkpoint["step"], checkpoint["train_seconds"]
+        self.running = checkpoint["running"]
+
+    def train_step(self) -> float:
+        """One gradient step on the next window; returns the loss."""
+        obs, action, new_world = to_tensors(self.sampler.next_window(), self.device)
+        out = self.model(obs, action, new_world, self.state)
+        loss = F.cross_entropy(out.logits.flatten(0, 1), obs.flatten())
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {self.step + 1}")
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.step, self.config)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.state = self.model.detach_state(out.state)
+        self.step += 1
+        accuracy = (out.logits.argmax(-1) == obs).float().mean().item()
+        for key, value in (("loss", loss.item()), ("acc", accuracy)):
+            old = self.running[key]
+            self.running[key] = value if math.isnan(old) else 0.95 * old + 0.05 * value
+        return loss.item()
+
+    def evaluate(self, n_worlds: int) -> dict:
+        self.model.eval()
+        scores = evaluate(self.model, self.worlds, n_worlds, self.config.eval_walk_length,
+                          n_objects=self.config.n_objects, seed=self.config.seed + EVAL_SEED_OFFSET,
+                          device=self.device)
+        self.model.train()
+        return scores
+
+
+def read_metrics(path: Path, up_to_step: int | None = None) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    return [r for r in rows if up_to_step is None or int(r["step"]) <= up_to_step]
+
+
+def write_metrics(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def log_evaluation(run: Run, rows: list[dict], writer, n_worlds: int) -> dict:
+    scores = run.evaluate(n_worlds)
+    row = {"step": run.step, "train_loss": f"{run.running['loss']:.4f}", "train_acc": f"{run.running['acc']:.4f}",
+           "link_inference_acc": f"{scores['link_inference_acc']:.4f}",
+           "first_visit_acc": f"{scores['first_visit_acc']:.4f}",
+           "node_visited_acc": f"{scores['node_visited_acc']:.4f}", "train_seconds": f"{run.train_seconds:.1f}",
+           "env_steps_per_s": f"{run.step * run.config.batch * run.config.window / max(run.train_seconds, 1e-9):.0f}"}
+    rows.append(row)
+    write_metrics(run.dir / "metrics.csv", rows)
+    for key in ("link_inference_acc", "first_visit_acc", "node_visited_acc"):
+        writer.add_scalar(f"eval/{key}", scores[key], run.step)
+    return scores
+
+
+def train(run: Run) -> int:
+    """The training loop; returns the process exit code."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    config = run.config
+    run.dir.mkdir(parents=True, exist_ok=True)
+    save_json(run.dir / "config.json", config_dict(config))
+    rows = read_metrics(run.dir / "metrics.csv", up_to_step=run.step)
+    writer = SummaryWriter(str(run.dir / "tb"), purge_step=run.step or None)
+    bar = tqdm(total=config.steps, initial=run.step, desc="train", unit="step", dynamic_ncols=True)
+    try:
+        while run.step < config.steps:
+            start = time.perf_counter()
+            loss = run.train_step()
+            run.train_seconds += time.perf_counter() - start
+            writer.add_scalar("losses/cross_entropy", loss, run.step)
+            writer.add_scalar("charts/train_accuracy", run.running["acc"], run.step)
+            bar.set_postfix(loss=f"{run.running['loss']:.3f}", acc=f"{run.running['acc']:.3f}")
+            bar.update()
+            if config.eval_every and run.step % config.eval_every == 0 and run.step < config.steps:
+                scores = log_evaluation(run, rows, writer, config.eval_worlds)
+                bar.write(f"step {run.step}: link inference {scores['link_inference_acc']:.3f}, "
+                          f"first visit {scores['first_visit_acc']:.3f} ({run.train_seconds:.0f}s training)")
+            if config.checkpoint_every and run.step % config.checkpoint_every == 0:
+                save_checkpoint(run.dir, run.checkpoint())
+    except KeyboardInterrupt:
+        save_checkpoint(run.dir, run.checkpoint())
+        bar.close()
+        print(f"\ninterrupted at step {run.step}; checkpoint saved. Continue with: "
+              f"python train.py --resume {run.dir}", file=sys.stderr)
+        return 130
+    except FloatingPointError as error:
+        bar.close()
+        print(f"error: {error}; training stopped, the last good checkpoint is kept in {run.dir}", file=sys.stderr)
+        return 3
+    bar.close()
+    save_checkpoint(run.dir, run.checkpoint())
+    if config.analysis:
+        final_analysis(run, rows, writer)
+    writer.close()
+    return 0
+
+
+def final_analysis(run: Run, rows: list[dict], writer) -> None:
+    """Evaluate on ``final_eval_worlds`` held-out worlds; write eval.json and learning_curve.png."""
+    config = run.config
+    start = time.perf_counter()
+    scores = log_evaluation(run, rows, writer, config.final_eval_worlds)
+    scores.update(world=config.world, n_worlds=config.final_eval_worlds, walk_length=config.eval_walk_length,
+                  step=run.step, train_seconds=round(run.train_seconds, 1))
+    save_json(run.dir / "eval.json", scores)
+    fig, _ = plot_learning_curve(rows, chance=1 / config.n_objects)
+    fig.savefig(run.dir / "learning_curve.png", dpi=120, bbox_inches="tight")
+    print(f"final ({config.final_eval_worlds} held-out {config.world} worlds, walks of {config.eval_walk_length}): "
+          f"link inference {scores['link_inference_acc']:.4f}, first visit {scores['first_visit_acc']:.4f}, "
+          f"trained {run.train_seconds:.0f}s, analysis {time.perf_counter() - start:.0f}s -> {run.dir}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = vars(build_parser().parse_args(argv))
+    resume = args.pop("resume")
+    try:
+        if resume:
+            checkpoint = load_checkpoint(resume)
+            for key in ("model", "memory", "world"):
+                if args[key] is not None and args[key] != checkpoint["config"][key]:
+                    raise ValueError(f"checkpoint in {resume} was trained with {key} "
+                                     f"{checkpoint['config'][key]!r}, not {args[key]!r}")
+            config = make_config({**args, "out": args["out"] or resume}, base=checkpoint["config"])
+            run = Run(config, checkpoint)
+        else:
+            run = Run(make_config(args))
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return train(run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
