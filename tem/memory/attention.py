@@ -40,40 +40,45 @@ class AttentionMemory(Memory):
     def reset(self, state: MemoryState, slots: torch.Tensor) -> MemoryState:
         return {**state, "valid": state["valid"] & ~slots[:, None]}
 
-    def visible(self, state: MemoryState, T: int) -> torch.Tensor:
-        """``(B, T, M + T)`` bool: which memories each step of the window may read."""
+    def mask(self, state: MemoryState, T: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Which memories each step of a window may read.
+
+        Returns ``bias (B, 1, T, M + T)``, 0 where visible and -inf elsewhere (rows with nothing
+        visible see column 0, to be zeroed by the caller), and ``count (B, T, 1)`` the number
+        of visible memories.
+        """
         B, M = state["valid"].shape
         device = state["valid"].device
-        column = torch.arange(M + T, device=device) - M  # time of each memory, window start = 0
-        step = torch.arange(T, device=device)[:, None]
-        mask = column[None, :] < step  # strictly earlier steps only
-        if self.cap > 0:
-            mask = mask & (column[None, :] >= step - self.cap)
         written = torch.cat([state["valid"], torch.ones(B, T, dtype=torch.bool, device=device)], dim=1)
-        return mask[None] & written[:, None, :]
+        column = torch.arange(M + T, device=device) - M  # time of each memory; window start = 0
+        step = torch.arange(T, device=device)[:, None]
+        causal = column[None, :] < step  # strictly earlier steps only
+        low = (step - self.cap).clamp(min=-M) if self.cap > 0 else torch.full_like(step, -M)
+        causal &= column[None, :] >= low
+        inf = torch.tensor(float("-inf"), device=device)
+        bias = torch.where(written, 0.0, inf)[:, None, None, :] + torch.where(causal, 0.0, inf)[None, None]
+        prefix = torch.cat([torch.zeros(B, 1, device=device), written.float().cumsum(1)], dim=1)  # (B, M + T + 1)
+        count = prefix[:, M + step[:, 0]] - prefix[:, M + low[:, 0]]  # (B, T)
+        bias[:, 0, :, 0].masked_fill_(count == 0, 0.0)
+        return bias, count[..., None]
 
     def forward(self, query, key, value, state, return_activity=False) -> MemoryOutput:
-        B, T, _ = query.shape
+        T = query.shape[1]
         keys = torch.cat([state["keys"], key], dim=1)  # (B, M + T, key_dim)
         values = torch.cat([state["values"], value], dim=1)  # (B, M + T, value_dim)
-        visible = self.visible(state, T)  # (B, T, M + T)
-        n_visible = visible.sum(dim=-1, keepdim=True)  # (B, T, 1)
+        bias, count = self.mask(state, T)
         beta = self.log_beta.exp()
         if self.log_scale:
-            beta = beta * torch.log1p(n_visible.to(query.dtype))
-        any_visible = n_visible > 0  # a step with no memory yet reads zeros
+            beta = beta * torch.log1p(count)  # (B, T, 1)
+        any_visible = count > 0  # a step with no memory yet reads zeros
+        weights = None
         if return_activity:  # explicit weights, for analysis
-            scores = beta * torch.bmm(query, keys.transpose(1, 2))  # (B, T, M + T)
-            scores = scores.masked_fill(~visible, float("-inf")).masked_fill(~any_visible, 0.0)
+            scores = beta * torch.bmm(query, keys.transpose(1, 2)) + bias[:, 0]  # (B, T, M + T)
             weights = torch.softmax(scores, dim=-1) * any_visible
             read = torch.bmm(weights, values)  # (B, T, value_dim)
-        else:  # fused kernel; rows with no memory see column 0 and are zeroed afterwards
-            weights = None
-            visible = visible.clone()
-            visible[..., 0] |= ~any_visible[..., 0]
+        else:  # fused kernel
             read = F.scaled_dot_product_attention((beta * query)[:, None], keys[:, None], values[:, None],
-                                                  attn_mask=visible[:, None], scale=1.0)[:, 0]
-            read = read * any_visible
+                                                  attn_mask=bias, scale=1.0)[:, 0] * any_visible
         return MemoryOutput(read=read, activity=weights, state=self._append(state, keys, values, T))
 
     def _append(self, state, keys, values, T) -> MemoryState:

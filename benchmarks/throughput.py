@@ -1,0 +1,74 @@
+"""Training throughput: env-steps/s of a full training step (sampling, forward, backward, Adam).
+
+    python benchmarks/throughput.py --model temt --batch 128 --window 50 --device cpu --threads 2
+
+env-steps/s = batch x window / wall time of one training step. The last line printed is JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def measure(args) -> dict:
+    import torch
+
+    from tem.config import make_config
+    from train import Run
+
+    overrides = {"model": args.model, "memory": args.memory, "batch": args.batch, "window": args.window,
+                 "walk_length": args.walk_length, "device": args.device, "threads": args.threads,
+                 "world": args.world, "seed": 0, "steps": 10**9, "out": "/tmp/unused"}
+    run = Run(make_config(overrides))
+    for _ in range(args.warmup):
+        run.train_step()
+    if run.device.type == "cuda":
+        torch.cuda.synchronize()
+    times = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < args.seconds or len(times) < 3:
+        t0 = time.perf_counter()
+        run.train_step()  # .item() on the loss synchronises the device
+        times.append(time.perf_counter() - t0)
+    step_time = sorted(times)[len(times) // 2]
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"env_steps_per_s": round(args.batch * args.window / step_time), "step_time_ms": round(1e3 * step_time, 2),
+            "peak_rss_mb": round(peak_rss_mb), "device": str(run.device), "threads": torch.get_num_threads(),
+            "model": args.model, "memory": args.memory, "batch": args.batch, "window": args.window,
+            "walk_length": args.walk_length, "world": args.world, "steps_timed": len(times),
+            "torch": torch.__version__}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="temt")
+    parser.add_argument("--memory", default="attention")
+    parser.add_argument("--world", default="square")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--window", type=int, default=50)
+    parser.add_argument("--walk-length", type=int, default=250, help="steps per walk (memories per walk)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (memory fills up)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="time spent measuring")
+    args = parser.parse_args(argv)
+    if args.threads:  # before torch starts its thread pools
+        os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    result = measure(args)
+    print(f"{result['model']}/{result['memory']} on {result['device']} ({result['threads']} threads), "
+          f"batch {args.batch} x window {args.window}, walks of {args.walk_length}: "
+          f"{result['env_steps_per_s']:,} env-steps/s, {result['step_time_ms']} ms/step, "
+          f"peak RSS {result['peak_rss_mb']} MB")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
