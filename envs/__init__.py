@@ -10,3 +10,20 @@ from envs.world import NO_ACTION, World
 
 __all__ = ["FAMILIES", "NO_ACTION", "Batch", "WalkPolicy", "WalkSampler", "World", "family_tree",
            "from_networkx", "hex_grid", "line", "make_worlds", "ring", "square_grid"]
+
+# ---- Gymnasium registration -------------------------------------------------------------------
+from gymnasium.envs.registration import register, registry  # noqa: E402
+
+from envs.gym_env import GraphEnv, GridEnv, WorldEnv  # noqa: E402
+
+__all__ += ["GraphEnv", "GridEnv", "WorldEnv"]
+
+MAX_EPISODE_STEPS = 1000
+"""Default truncation of the registered envs; override with ``gym.make(..., max_episode_steps=n)``."""
+
+if "tem/Grid-v0" not in registry:  # importing twice (e.g. after a module reload) must not re-register
+    register(id="tem/Grid-v0", entry_point="envs.gym_env:GridEnv", max_episode_steps=MAX_EPISODE_STEPS,
+             kwargs={"width": 8, "height": None, "shape": "square", "periodic": False,
+                     "n_objects": 45, "stay_action": False})
+if "tem/Graph-v0" not in registry:
+    register(id="tem/Graph-v0", entry_point="envs.gym_env:GraphEnv", max_episode_steps=MAX_EPISODE_STEPS)

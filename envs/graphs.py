@@ -62,7 +62,9 @@ def from_networkx(graph: nx.Graph, *, actions: Sequence | None = None,
 def _action_index(label, action_id: dict, n_actions: int) -> int:
     if label in action_id:
         return action_id[label]
-    if isinstance(label, (int, np.integer)):
+    if isinstance(label, (int, np.integer)) and not isinstance(label, bool):
+        if 0 <= label < n_actions:  # an integer label that is not a name is an action id
+            return int(label)
         raise ValueError(f"action id {label} out of range: actions are 0..{n_actions - 1}")
     raise ValueError(f"unknown action {label!r}; known actions: {list(action_id)}")
 

@@ -101,6 +101,7 @@ class WalkSampler:
         self.prev_action = np.full(B, NO_ACTION, dtype=np.int64)
         self.target = np.zeros(B, dtype=np.int64)
         self.windows_left = np.zeros(B, dtype=np.int64)
+        self.fresh = np.zeros(B, dtype=bool)  # placed in a new world, start node not yet emitted
         if stagger:  # first walks end after a random number of windows
             self._new_walks(np.ones(B, dtype=bool))
             self.windows_left = self.rng.integers(1, self.windows_per_walk + 1, size=B)
@@ -118,12 +119,13 @@ class WalkSampler:
         self.target[slots] = (self.rng.random(n) * size).astype(np.int64)
         self.prev_action[slots] = NO_ACTION
         self.windows_left[slots] = self.windows_per_walk
+        self.fresh[slots] = True
 
     def next_window(self) -> Batch:
         """Advance every slot by ``window`` steps and return them as a :class:`Batch`."""
         B, T, A = self.batch_size, self.window, self.n_actions
-        new_world = self.windows_left <= 0
-        self._new_walks(new_world)
+        self._new_walks(self.windows_left <= 0)
+        new_world, self.fresh = self.fresh, np.zeros(B, dtype=bool)
         self.windows_left -= 1
         obs, action, node = (np.empty((B, T), dtype=np.int64) for _ in range(3))
         uniform = self.rng.random((T, B, A))
@@ -168,11 +170,11 @@ class WalkSampler:
         """Everything needed to continue the exact same stream of windows."""
         return {"rng": self.rng.bit_generator.state, "world": self.world.copy(), "objects": self.objects.copy(),
                 "node": self.node.copy(), "prev_action": self.prev_action.copy(), "target": self.target.copy(),
-                "windows_left": self.windows_left.copy()}
+                "windows_left": self.windows_left.copy(), "fresh": self.fresh.copy()}
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = state["rng"]
-        for key in ("world", "objects", "node", "prev_action", "target", "windows_left"):
+        for key in ("world", "objects", "node", "prev_action", "target", "windows_left", "fresh"):
             value = np.asarray(state[key])
             if value.shape != getattr(self, key).shape:
                 raise ValueError(f"sampler state {key!r} has shape {value.shape}, expected {getattr(self, key).shape}")

@@ -1,0 +1,219 @@
+"""Worlds: degrees, inverse actions, positions, families, graph import and error messages."""
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from envs import family_tree, from_networkx, hex_grid, line, make_worlds, ring, square_grid
+from envs.grids import HEX_ACTIONS, SQUARE_ACTIONS
+
+
+def degrees(world):
+    """``(n_nodes,)`` number of available actions per node."""
+    return (world.transitions >= 0).sum(axis=1)
+
+
+# ---- degrees -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("stay", [False, True])
+def test_square_degrees(stay):
+    world = square_grid(5, 4, stay_action=stay)
+    deg = degrees(world).reshape(4, 5)  # (height, width), node = y * width + x
+    assert (deg[1:-1, 1:-1] == 4 + stay).all()  # interior
+    assert deg[0, 0] == deg[-1, -1] == 2 + stay  # corners
+    assert (deg[0, 1:-1] == 3 + stay).all()  # walls
+
+
+@pytest.mark.parametrize("stay", [False, True])
+def test_hex_degrees(stay):
+    world = hex_grid(6, 6, stay_action=stay)
+    deg = degrees(world).reshape(6, 6)
+    assert (deg[1:-1, 1:-1] == 6 + stay).all()
+    assert deg.min() >= 2 + stay
+
+
+@pytest.mark.parametrize("build,n_moves", [(square_grid, 4), (hex_grid, 6)])
+@pytest.mark.parametrize("stay", [False, True])
+def test_periodic_grids_have_full_degree(build, n_moves, stay):
+    for width, height in [(4, 4), (5, 6), (7, 8)]:
+        world = build(width, height, periodic=True, stay_action=stay)
+        assert (degrees(world) == n_moves + stay).all()
+        moves = world.transitions[:, :n_moves]
+        assert all(len(set(row)) == n_moves for row in moves.tolist()), "neighbours must be distinct"
+        assert (moves != np.arange(world.n_nodes)[:, None]).all()
+
+
+def test_stay_action_is_detected():
+    assert square_grid(4, stay_action=True).stay_actions == (4,)
+    assert hex_grid(4, stay_action=True).stay_actions == (6,)
+    assert square_grid(4).stay_actions == ()
+
+
+# ---- inverse actions ---------------------------------------------------------------------------
+@pytest.mark.parametrize("world", [square_grid(5, 4), square_grid(4, periodic=True), hex_grid(5, 4),
+                                   hex_grid(5, 6, periodic=True), hex_grid(3, stay_action=True),
+                                   line(5), ring(6), family_tree(3)], ids=lambda w: w.name)
+def test_inverse_actions_return_to_start(world):
+    checked = 0
+    for a, inv in enumerate(world.inverse_actions):
+        if inv < 0:
+            continue
+        for v in np.flatnonzero(world.transitions[:, a] >= 0):
+            u = world.transitions[v, a]
+            assert world.transitions[u, inv] == v, (world.action_names[a], v)
+            checked += 1
+    assert checked > 0
+
+
+def test_named_inverses():
+    square = dict(zip(SQUARE_ACTIONS, square_grid(4).inverse_actions))
+    assert SQUARE_ACTIONS[square["N"]] == "S" and SQUARE_ACTIONS[square["E"]] == "W"
+    hexes = hex_grid(4).inverse_actions
+    assert {HEX_ACTIONS[a]: HEX_ACTIONS[i] for a, i in enumerate(hexes)} == {
+        "E": "W", "NE": "SW", "NW": "SE", "W": "E", "SW": "NE", "SE": "NW"}
+    tree = family_tree(3)
+    child, parent = tree.action_names.index("first_child"), tree.action_names.index("parent")
+    assert tree.inverse_actions[child] == parent
+    for v in range(7):  # every non-leaf: child then parent is home
+        assert tree.step(tree.step(v, child), parent) == v
+
+
+# ---- positions ---------------------------------------------------------------------------------
+def test_hex_neighbours_at_distance_one():
+    world = hex_grid(6, 5)
+    src, act = np.nonzero(world.transitions >= 0)
+    gaps = np.linalg.norm(world.positions[src] - world.positions[world.transitions[src, act]], axis=1)
+    assert np.allclose(gaps, 1.0)
+
+
+def test_periodic_hex_neighbours_at_distance_one_on_the_torus():
+    width, height = 5, 6
+    world = hex_grid(width, height, periodic=True)
+    periods = np.array([[0, 0], [width, 0], [0, height * np.sqrt(3) / 2]])
+    shifts = np.array([i * periods[1] + j * periods[2] for i in (-1, 0, 1) for j in (-1, 0, 1)])
+    src, act = np.nonzero(world.transitions >= 0)
+    delta = world.positions[world.transitions[src, act]] - world.positions[src]  # (E, 2)
+    gaps = np.linalg.norm(delta[:, None] + shifts[None], axis=-1).min(axis=1)
+    assert np.allclose(gaps, 1.0)
+
+
+def test_square_positions_match_node_ids():
+    world = square_grid(4, 3)
+    x, y = world.positions.T
+    assert np.array_equal(y * 4 + x, np.arange(12))
+    north = world.transitions[5, SQUARE_ACTIONS.index("N")]
+    assert tuple(world.positions[north]) == (1.0, 2.0)
+
+
+def test_graph_without_pos_gets_a_layout():
+    graph = nx.cycle_graph(4)
+    for u, v in graph.edges:
+        graph.edges[u, v]["action"] = "a" if min(u, v) % 2 == 0 and (u, v) != (0, 3) else "b"
+    world = from_networkx(graph)
+    assert world.positions.shape == (4, 2) and np.isfinite(world.positions).all()
+    assert len(np.unique(world.positions.round(6), axis=0)) == 4
+
+
+# ---- families ----------------------------------------------------------------------------------
+def test_make_worlds_family_specs():
+    worlds = make_worlds("square:8-11")
+    assert [w.n_nodes for w in worlds] == [64, 81, 100, 121]
+    assert len(make_worlds("hex:5,7")) == 2
+    assert make_worlds("family-tree")[0].n_nodes == 15
+    assert all(w.n_actions == 5 for w in make_worlds("periodic-square:4-5", stay_action=True))
+    with pytest.raises(ValueError, match="sizes"):
+        make_worlds("square:x-y")
+    with pytest.raises(ValueError, match="cube"):
+        make_worlds("cube:8")
+
+
+# ---- errors name the argument ------------------------------------------------------------------
+@pytest.mark.parametrize("call,name", [
+    (lambda: square_grid(1), "width"), (lambda: square_grid(4, 1), "height"),
+    (lambda: hex_grid(0), "width"), (lambda: hex_grid(4, 5, periodic=True), "height"),
+    (lambda: square_grid(4).sample_objects(0, np.random.default_rng()), "n_objects"),
+    (lambda: line(1), "n"), (lambda: family_tree(0), "depth"),
+])
+def test_bad_sizes_name_the_argument(call, name):
+    with pytest.raises(ValueError, match=rf"\b{name}\b"):
+        call()
+
+
+def test_graph_errors_name_the_problem():
+    unlabeled = nx.DiGraph([(0, 1), (1, 0)])
+    with pytest.raises(ValueError, match="action"):
+        from_networkx(unlabeled)
+    clash = nx.DiGraph()
+    clash.add_edge(0, 1, action="go")
+    clash.add_edge(0, 2, action="go")
+    clash.add_edge(1, 0, action="go")
+    clash.add_edge(2, 0, action="go")
+    with pytest.raises(ValueError, match=r"two edges with action 'go' out of node 0"):
+        from_networkx(clash)
+    far = nx.DiGraph()
+    far.add_edge(0, 1, action=5)
+    far.add_edge(1, 0, action=0)
+    with pytest.raises(ValueError, match="action id 5"):
+        from_networkx(far, actions=["a", "b"])
+    split = nx.Graph()
+    split.add_edge("a", "b", action="x")
+    split.add_edge("c", "d", action="x")
+    with pytest.raises(ValueError, match=r"disconnected.*\['a', 'b'\].*\['c', 'd'\]"):
+        from_networkx(split)
+
+
+def test_integer_labels_are_action_ids_when_actions_given():
+    graph = nx.DiGraph()
+    graph.add_edge(0, 1, action=1)
+    graph.add_edge(1, 0, action=0)
+    world = from_networkx(graph, actions=["left", "right"])
+    assert world.transitions.tolist() == [[-1, 1], [0, -1]]
+
+
+def test_world_step_rejects_out_of_range_action():
+    with pytest.raises(ValueError, match="action"):
+        square_grid(3).step(0, 4)
+
+
+# ---- property: graph worlds reproduce their graph ------------------------------------------------
+@st.composite
+def labelled_digraphs(draw):
+    """A weakly connected DiGraph (string nodes) whose out-edges carry distinct integer labels."""
+    n = draw(st.integers(1, 10))
+    names = draw(st.permutations([f"n{i}" for i in range(n)]))
+    edges = set()
+    for v in range(1, n):  # random spanning tree with random directions: weakly connected
+        u = draw(st.integers(0, v - 1))
+        edges.add((u, v) if draw(st.booleans()) else (v, u))
+    pairs = st.tuples(st.integers(0, n - 1), st.integers(0, n - 1))
+    edges |= set(draw(st.lists(pairs, max_size=2 * n)))
+    for v in range(n):  # every node needs a way out
+        if not any(u == v for u, _ in edges):
+            edges.add((v, draw(st.integers(0, n - 1))))
+    out_degree = max(sum(u == v for u, _ in edges) for v in range(n))
+    n_actions = out_degree + draw(st.integers(0, 2))
+    graph = nx.DiGraph()
+    graph.add_nodes_from(names)
+    for v in range(n):
+        targets = sorted(w for u, w in edges if u == v)
+        labels = draw(st.permutations(range(n_actions)))[:len(targets)]
+        for w, label in zip(targets, labels):
+            graph.add_edge(names[v], names[w], action=label)
+    return graph, n_actions
+
+
+@settings(max_examples=60, deadline=None)
+@given(labelled_digraphs(), st.randoms(use_true_random=False))
+def test_graph_world_reproduces_edges_and_round_trips(case, random):
+    graph, n_actions = case
+    inverse = {a: random.randrange(n_actions) for a in range(n_actions) if random.random() < 0.5}
+    world = from_networkx(graph, actions=list(range(n_actions)), inverse_actions=inverse)
+    index = {v: i for i, v in enumerate(graph.nodes)}
+    expected = {(index[u], d["action"], index[v]) for u, v, d in graph.edges(data=True)}
+    src, act = np.nonzero(world.transitions >= 0)
+    got = {(int(u), int(a), int(world.transitions[u, a])) for u, a in zip(src, act)}
+    assert got == expected
+    again = from_networkx(world.to_networkx(), actions=world.action_names)
+    assert np.array_equal(again.transitions, world.transitions)
+    assert np.array_equal(again.inverse_actions, world.inverse_actions)
+    assert np.allclose(again.positions, world.positions)
