@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from analysis.evaluate import evaluate
+from analysis.cli import evaluate_run, ratemaps_run
+from analysis.evaluate import EVAL_SEED_OFFSET, evaluate
 from analysis.plots import plot_learning_curve
 from envs import WalkPolicy, WalkSampler, make_worlds
 from tem.config import TrainConfig, build_parser, make_config
@@ -27,7 +28,6 @@ from tem.run import build_model, config_dict, load_checkpoint, resolve_device, s
 
 METRIC_FIELDS = ["step", "train_loss", "train_acc", "link_inference_acc", "first_visit_acc",
                  "node_visited_acc", "train_seconds", "env_steps_per_s"]
-EVAL_SEED_OFFSET = 1_000_003  # held-out worlds: a seed stream training never uses
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -133,14 +133,18 @@ def write_metrics(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def log_evaluation(run: Run, rows: list[dict], writer, n_worlds: int) -> dict:
-    scores = run.evaluate(n_worlds)
-    row = {"step": run.step, "train_loss": f"{run.running['loss']:.4f}", "train_acc": f"{run.running['acc']:.4f}",
-           "link_inference_acc": f"{scores['link_inference_acc']:.4f}",
-           "first_visit_acc": f"{scores['first_visit_acc']:.4f}",
-           "node_visited_acc": f"{scores['node_visited_acc']:.4f}", "train_seconds": f"{run.train_seconds:.1f}",
-           "env_steps_per_s": f"{run.step * run.config.batch * run.config.window / max(run.train_seconds, 1e-9):.0f}"}
-    rows.append(row)
+def metrics_row(run: Run, scores: dict) -> dict:
+    """One ``metrics.csv`` row: training state and held-out ``scores`` at the current step."""
+    speed = run.step * run.config.batch * run.config.window / max(run.train_seconds, 1e-9)
+    return {"step": run.step, "train_loss": f"{run.running['loss']:.4f}", "train_acc": f"{run.running['acc']:.4f}",
+            **{key: f"{scores[key]:.4f}" for key in ("link_inference_acc", "first_visit_acc", "node_visited_acc")},
+            "train_seconds": f"{run.train_seconds:.1f}", "env_steps_per_s": f"{speed:.0f}"}
+
+
+def log_evaluation(run: Run, rows: list[dict], writer) -> dict:
+    """Evaluate on ``eval_worlds`` held-out worlds; append to metrics.csv and TensorBoard."""
+    scores = run.evaluate(run.config.eval_worlds)
+    rows.append(metrics_row(run, scores))
     write_metrics(run.dir / "metrics.csv", rows)
     for key in ("link_inference_acc", "first_visit_acc", "node_visited_acc"):
         writer.add_scalar(f"eval/{key}", scores[key], run.step)
@@ -167,7 +171,7 @@ def train(run: Run) -> int:
             bar.set_postfix(loss=f"{run.running['loss']:.3f}", acc=f"{run.running['acc']:.3f}")
             bar.update()
             if config.eval_every and run.step % config.eval_every == 0 and run.step < config.steps:
-                scores = log_evaluation(run, rows, writer, config.eval_worlds)
+                scores = log_evaluation(run, rows, writer)
                 bar.write(f"step {run.step}: link inference {scores['link_inference_acc']:.3f}, "
                           f"first visit {scores['first_visit_acc']:.3f} ({run.train_seconds:.0f}s training)")
             if config.checkpoint_every and run.step % config.checkpoint_every == 0:
@@ -185,24 +189,31 @@ def train(run: Run) -> int:
     bar.close()
     save_checkpoint(run.dir, run.checkpoint())
     if config.analysis:
-        final_analysis(run, rows, writer)
+        final_analysis(run, rows)
     writer.close()
     return 0
 
 
-def final_analysis(run: Run, rows: list[dict], writer) -> None:
-    """Evaluate on ``final_eval_worlds`` held-out worlds; write eval.json and learning_curve.png."""
+def final_analysis(run: Run, rows: list[dict]) -> None:
+    """Evaluate on ``final_eval_worlds`` held-out worlds, draw the learning curve, then the rate maps:
+    eval.json, accuracy_vs_visited.*, learning_curve.png, ratemaps.json and ratemaps_*.png."""
     config = run.config
     start = time.perf_counter()
-    scores = log_evaluation(run, rows, writer, config.final_eval_worlds)
-    scores.update(world=config.world, n_worlds=config.final_eval_worlds, walk_length=config.eval_walk_length,
-                  step=run.step, train_seconds=round(run.train_seconds, 1))
-    save_json(run.dir / "eval.json", scores)
+    device = str(run.device)
+    scores = evaluate_run(run.dir, n_worlds=config.final_eval_worlds, walk_length=config.eval_walk_length,
+                          device=device)
+    rows.append(metrics_row(run, scores))
+    write_metrics(run.dir / "metrics.csv", rows)
     fig, _ = plot_learning_curve(rows, chance=1 / config.n_objects)
     fig.savefig(run.dir / "learning_curve.png", dpi=120, bbox_inches="tight")
     print(f"final ({config.final_eval_worlds} held-out {config.world} worlds, walks of {config.eval_walk_length}): "
           f"link inference {scores['link_inference_acc']:.4f}, first visit {scores['first_visit_acc']:.4f}, "
-          f"trained {run.train_seconds:.0f}s, analysis {time.perf_counter() - start:.0f}s -> {run.dir}")
+          f"trained {run.train_seconds:.0f}s")
+    maps = ratemaps_run(run.dir, device=device, n_shuffles=config.ratemap_shuffles)
+    if "mec_fraction_grid" in maps:
+        print(f"rate maps on {maps['world']}: {maps['mec_fraction_grid']:.2f} of MEC units grid-like, "
+              f"{maps['hpc_fraction_place']:.2f} of hippocampal units place-like")
+    print(f"analysis took {time.perf_counter() - start:.0f}s; everything is in {run.dir}/")
 
 
 def main(argv: list[str] | None = None) -> int:

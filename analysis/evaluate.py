@@ -5,9 +5,13 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from tqdm import trange
 
-from analysis.metrics import masked_mean, visit_masks
+from analysis.metrics import fraction_visited, masked_mean, visit_masks
 from envs import WalkPolicy, WalkSampler, World
+
+EVAL_SEED_OFFSET = 1_000_003
+"""Held-out worlds are drawn with seed ``run seed + EVAL_SEED_OFFSET``, a stream training never uses."""
 
 
 class Walks(NamedTuple):
@@ -25,13 +29,13 @@ class Walks(NamedTuple):
 @torch.no_grad()
 def run_walks(model, worlds: list[World], n_walks: int, walk_length: int, *, n_objects: int = 45,
               window: int = 100, seed: int = 0, policy: WalkPolicy = WalkPolicy(),
-              device="cpu", record_position: bool = False) -> Walks:
+              device="cpu", record_position: bool = False, progress: bool = False) -> Walks:
     """Walk ``n_walks`` fresh worlds (one walk each, all in one batch) and record predictions."""
     sampler = WalkSampler(worlds, n_walks, window, walk_length, n_objects=n_objects, policy=policy,
                           seed=seed, stagger=False)
     state = model.initial_state(n_walks, device)
     parts, positions = [], []
-    for _ in range(sampler.windows_per_walk):
+    for _ in trange(sampler.windows_per_walk, desc="evaluate", unit="window", disable=not progress, leave=False):
         batch = sampler.next_window()
         obs, action, new_world = (torch.as_tensor(x, device=device) for x in (batch.obs, batch.action, batch.new_world))
         out = model(obs, action, new_world, state)
@@ -61,6 +65,28 @@ def score_walks(walks: Walks, n_actions: int, n_objects: int) -> dict[str, float
         "link_inference_steps": int(masks["link_inference"].sum()),
         "chance": chance,
     }
+
+
+def accuracy_curves(walks: Walks, worlds: list[World], n_objects: int, bins: int = 20) -> dict[str, np.ndarray]:
+    """The TEM figure's data: accuracy of the model and of the node- and edge-visited agents
+    against the fraction of the world's nodes visited so far (``bins`` equal bins of [0, 1]), and
+    against the step index. Returns 1D arrays keyed ``visited_fraction``, ``model``,
+    ``node_agent``, ``edge_agent``, ``count`` (per bin) and ``step_model``, ``step_node_agent``,
+    ``step_edge_agent`` (per step)."""
+    masks = visit_masks(walks.node, walks.action, worlds[0].n_actions)
+    n_nodes = np.array([w.n_nodes for w in worlds])[walks.world]
+    fraction = fraction_visited(walks.node, n_nodes)
+    chance = 1.0 / n_objects
+    series = {"model": walks.correct.astype(float), "node_agent": np.where(masks["node_visited"], 1.0, chance),
+              "edge_agent": np.where(masks["edge_visited"], 1.0, chance)}
+    which = np.minimum((fraction * bins).astype(int), bins - 1).ravel()
+    count = np.bincount(which, minlength=bins)
+    curves = {"visited_fraction": (np.arange(bins) + 0.5) / bins, "count": count}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name, values in series.items():
+            curves[name] = np.bincount(which, weights=values.ravel(), minlength=bins) / count
+            curves[f"step_{name}"] = values.mean(axis=0)
+    return curves
 
 
 def evaluate(model, worlds: list[World], n_walks: int, walk_length: int, *, n_objects: int = 45,

@@ -39,3 +39,10 @@ def masked_mean(values: np.ndarray, mask: np.ndarray) -> float:
     """Mean of ``values`` where ``mask``; NaN when the mask is empty."""
     count = mask.sum()
     return float((values * mask).sum() / count) if count else float("nan")
+
+
+def fraction_visited(node: np.ndarray, n_nodes: np.ndarray) -> np.ndarray:
+    """``(B, T)`` fraction of the world's ``n_nodes (B,)`` nodes visited before each step."""
+    first_visit = ~_seen_before(node)
+    before = np.cumsum(first_visit, axis=1) - first_visit  # distinct nodes seen at earlier steps
+    return before / np.asarray(n_nodes)[:, None]

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.collections import LineCollection, PolyCollection  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
 
 
 def _axes(ax, figsize=(5, 3.5)):
@@ -26,4 +29,106 @@ def plot_learning_curve(rows: list[dict], *, ax=None, chance: float | None = Non
         ax.axhline(chance, color="grey", ls=":", label="chance")
     ax.set(xlabel="gradient step", ylabel="accuracy (held-out worlds)", ylim=(-0.02, 1.02))
     ax.legend(frameon=False, fontsize=8)
+    return fig, ax
+
+
+def _cell_polygons(positions: np.ndarray, shape: str) -> np.ndarray:
+    """``(n_nodes, k, 2)`` polygon of each node's cell: unit squares, or hexagons on the lattice."""
+    if shape == "hex":
+        angles = np.deg2rad(30 + 60 * np.arange(6))  # pointy-top cells tile a lattice with horizontal rows
+        corners = np.stack([np.cos(angles), np.sin(angles)], axis=1) / np.sqrt(3)
+    else:
+        corners = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]])
+    return positions[:, None, :] + corners[None]
+
+
+def plot_node_map(values: np.ndarray, world, *, ax=None, cmap="viridis", title: str | None = None,
+                  colorbar: bool = False):
+    """Draw ``values (n_nodes,)`` at the nodes of ``world``: cells for square and hex grids, a
+    graph drawing on the world's layout otherwise. NaN (unvisited) nodes are drawn grey."""
+    fig, ax = _axes(ax, figsize=(3, 3))
+    values = np.asarray(values, dtype=float)
+    if values.shape != (world.n_nodes,):
+        raise ValueError(f"values must have shape ({world.n_nodes},) for world {world.name!r}, got {values.shape}")
+    finite = np.isfinite(values)
+    low, high = (np.nanmin(values), np.nanmax(values)) if finite.any() else (0.0, 1.0)
+    norm = Normalize(low, high if high > low else low + 1e-9)
+    colours = plt.get_cmap(cmap)(norm(np.where(finite, values, low)))
+    colours[~finite] = (0.85, 0.85, 0.85, 1.0)
+    positions = world.positions
+    if world.family.startswith(("square", "hex")):
+        ax.add_collection(PolyCollection(_cell_polygons(positions, world.family.split("+")[0]),
+                                         facecolors=colours, edgecolors="none"))
+    else:
+        source, action = np.nonzero(world.transitions >= 0)
+        segments = np.stack([positions[source], positions[world.transitions[source, action]]], axis=1)
+        ax.add_collection(LineCollection(segments, colors="0.7", linewidths=0.8, zorder=1))
+        ax.scatter(positions[:, 0], positions[:, 1], c=colours, s=40, zorder=2, edgecolors="0.3", linewidths=0.5)
+    ax.autoscale_view()
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=7)
+    if colorbar:
+        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.7)
+    return fig, ax
+
+
+def plot_node_maps(maps: np.ndarray, world, *, titles=None, ncols: int = 8, cmap="viridis", suptitle=None):
+    """A grid of :func:`plot_node_map`, one panel per row of ``maps (n_units, n_nodes)``.
+    Returns ``(fig, axes)``."""
+    n = len(maps)
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.6 * nrows + 0.4), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < n:
+            plot_node_map(maps[i], world, ax=ax, cmap=cmap, title=None if titles is None else titles[i])
+        else:
+            ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    return fig, axes
+
+
+def plot_images(images, *, titles=None, ncols: int = 8, suptitle=None, **kwargs):
+    """A grid of :func:`plot_image` panels, one per 2D array. Returns ``(fig, axes)``."""
+    n = len(images)
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.6 * nrows + 0.4), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i < n:
+            plot_image(images[i], ax=ax, title=None if titles is None else titles[i], **kwargs)
+        else:
+            ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    return fig, axes
+
+
+def plot_accuracy_vs_visited(curves: dict, *, ax=None, title: str | None = None):
+    """Model vs node- and edge-visited agents against the fraction of nodes visited (TEM's figure)."""
+    fig, ax = _axes(ax)
+    x = curves["visited_fraction"]
+    for key, label, style in (("model", "model", "-o"), ("node_agent", "node-visited agent", "--"),
+                              ("edge_agent", "edge-visited agent", ":")):
+        ax.plot(x, curves[key], style, ms=3, label=label)
+    ax.set(xlabel="fraction of nodes visited", ylabel="accuracy", ylim=(-0.02, 1.02), xlim=(0, 1))
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.legend(frameon=False, fontsize=8)
+    return fig, ax
+
+
+def plot_image(image: np.ndarray, *, ax=None, title: str | None = None, cmap="RdBu_r", symmetric=True):
+    """Show a 2D array (an autocorrelogram, a rasterised map); NaN drawn white."""
+    fig, ax = _axes(ax, figsize=(3, 3))
+    limit = np.nanmax(np.abs(image)) if symmetric and np.isfinite(image).any() else None
+    ax.imshow(image, origin="lower", cmap=cmap, vmin=-limit if limit else None, vmax=limit)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=7)
     return fig, ax

@@ -44,7 +44,8 @@ class TrainConfig:
     final_eval_worlds: int = option(50, "held-out worlds for the final evaluation")
     eval_walk_length: int = option(1000, "steps per evaluation walk")
     checkpoint_every: int = option(100, "write a checkpoint every N steps")
-    analysis: bool = option(True, "run the final evaluation and plots at the end")
+    analysis: bool = option(True, "run the final evaluation, rate maps and plots at the end")
+    ratemap_shuffles: int = option(100, "shuffles per unit for the rate-map score thresholds")
     device: str = option("auto", "cpu | cuda | auto")
     threads: int = option(0, "CPU threads for torch (0: torch's default)")
     seed: int = option(0, "seed for weights, worlds and walks")
@@ -55,7 +56,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("warmup", "grad_clip", "memory_cap", "eval_every", "threads", "checkpoint_every",
-                     "eval_worlds", "final_eval_worlds"):
+                     "eval_worlds", "final_eval_worlds", "ratemap_shuffles"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1:

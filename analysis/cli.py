@@ -1,0 +1,156 @@
+"""The analysis commands: ``python -m analysis evaluate DIR`` and ``python -m analysis ratemaps DIR``.
+
+Each reads a run directory written by ``train.py`` and writes its JSON, CSV and PNG files back
+into it. ``train.py`` calls both at the end of a run.
+"""
+from __future__ import annotations
+
+import csv
+import re
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from analysis import scores as spatial
+from analysis.evaluate import EVAL_SEED_OFFSET, accuracy_curves, run_walks, score_walks
+from analysis.plots import plot_accuracy_vs_visited, plot_images, plot_node_maps
+from analysis.ratemaps import record_rate_maps
+from analysis.remapping import remapping_scores, plot_remapping
+from envs import make_worlds
+from tem.run import load_model, save_json
+
+GRID_FAMILIES = ("square", "periodic-square", "hex", "periodic-hex")
+RATEMAP_SIDE = 20
+
+
+def _slug(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", spec).strip("-")
+
+
+def _worlds_for(spec: str, checkpoint: dict):
+    """The worlds of ``spec``, refused when their actions differ from the model's."""
+    worlds = make_worlds(spec)
+    if list(worlds[0].action_names) != list(checkpoint["action_names"]):
+        raise ValueError(f"world {spec!r} has actions {list(worlds[0].action_names)} but the model was trained "
+                         f"with {checkpoint['action_names']}; evaluate it on a family with the same actions")
+    return worlds
+
+
+def evaluate_run(run_dir, *, world: str | None = None, n_worlds: int = 50, walk_length: int = 1000,
+                 seed: int | None = None, device: str = "cpu", window: int = 100, progress: bool = True) -> dict:
+    """Zero-shot evaluation of the model in ``run_dir`` on ``n_worlds`` fresh worlds of ``world``
+    (default: its training family). Writes ``eval[-WORLD].json``, ``accuracy_vs_visited[-WORLD].csv``
+    and ``.png``; returns the summary dict."""
+    run_dir = Path(run_dir)
+    model, config, checkpoint = load_model(run_dir, device)
+    spec = world or config.world
+    worlds = _worlds_for(spec, checkpoint)
+    seed = config.seed + EVAL_SEED_OFFSET if seed is None else seed
+    walks = run_walks(model, worlds, n_worlds, walk_length, n_objects=config.n_objects, window=window,
+                      seed=seed, device=device, progress=progress)
+    summary = score_walks(walks, worlds[0].n_actions, config.n_objects)
+    summary.update(world=spec, n_worlds=n_worlds, walk_length=walk_length, seed=seed, step=checkpoint["step"])
+    suffix = "" if world is None else "-" + _slug(spec)
+    save_json(run_dir / f"eval{suffix}.json", summary)
+    curves = accuracy_curves(walks, worlds, config.n_objects)
+    keys = ("visited_fraction", "count", "model", "node_agent", "edge_agent")
+    with open(run_dir / f"accuracy_vs_visited{suffix}.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(keys)
+        writer.writerows(zip(*(np.round(curves[k], 5) for k in keys)))
+    fig, _ = plot_accuracy_vs_visited(curves, title=f"{spec}: link inference {summary['link_inference_acc']:.3f}")
+    _save(fig, run_dir / f"accuracy_vs_visited{suffix}.png")
+    return summary
+
+
+def default_ratemap_world(spec: str) -> str:
+    """A larger world of the training kind for rate maps (grids: 20x20); else the largest."""
+    kind = spec.partition(":")[0]
+    if kind in GRID_FAMILIES:
+        return f"{kind}:{RATEMAP_SIDE}"
+    return spec
+
+
+def ratemaps_run(run_dir, *, world: str | None = None, walk_length: int | None = None, n_hpc_units: int = 32,
+                 n_shuffles: int = 100, seed: int = 0, device: str = "cpu", progress: bool = True) -> dict:
+    """Rate maps, spatial scores and remapping of the model in ``run_dir``.
+
+    Writes ``ratemaps.json`` (per-unit scores, fractions, methods), ``ratemaps_mec.png``,
+    ``ratemaps_hpc.png``, ``autocorrelograms_mec.png`` and ``remapping.png``.
+    """
+    run_dir = Path(run_dir)
+    start = time.perf_counter()
+    model, config, checkpoint = load_model(run_dir, device)
+    spec = world or default_ratemap_world(config.world)
+    target = max(_worlds_for(spec, checkpoint), key=lambda w: w.n_nodes)
+    walk_length = walk_length or 50 * target.n_nodes  # ~25 visits per node in the second half
+    kwargs = dict(n_objects=config.n_objects, n_hpc_units=n_hpc_units, device=device)
+    maps = record_rate_maps(model, target, walk_length, seed=seed, **kwargs)
+    other = record_rate_maps(model, target, walk_length, seed=seed + 1, **kwargs)
+    result = {"world": target.name, "walk_length": walk_length, "n_mec_units": len(maps.mec),
+              "n_hpc_units": len(maps.hippocampus), "memory": config.memory}
+    is_grid_world = target.family.split("+")[0] in ("square", "hex")
+    if is_grid_world:
+        result.update(_score_maps(maps, target, n_shuffles, seed, progress))
+    else:
+        result["note"] = "grid and place scores need a square or hexagonal world; maps only"
+    result["remapping"] = remapping_scores(maps, other, target)
+    _plot_maps(run_dir, maps, other, target, result)
+    result["seconds"] = round(time.perf_counter() - start, 1)
+    save_json(run_dir / "ratemaps.json", result)
+    return result
+
+
+def _score_maps(maps, world, n_shuffles: int, seed: int, progress: bool) -> dict:
+    common = dict(positions=world.positions, n_shuffles=n_shuffles, progress=progress)  # shuffles permute nodes
+    grid = spatial.score_units(maps.mec, kind="grid", rng=seed, **common)
+    # a field may be a single node: one raster bin on a square grid, a few on a hex raster
+    min_field_bins = 1 if world.family.startswith("square") else 2
+    place = spatial.score_units(maps.hippocampus, kind="place", rng=seed + 1, min_field_bins=min_field_bins, **common)
+    keep = ("s60", "s90", "s60_threshold", "s90_threshold", "spacing", "orientation", "is_grid")
+    return {
+        "grid_method": grid[0]["method"], "grid_params": grid[0]["params"],
+        "place_method": place[0]["method"], "place_params": place[0]["params"],
+        "mec_fraction_grid": spatial.fraction_above(grid, "s60", "s60_threshold"),
+        "mec_fraction_square_grid": spatial.fraction_above(grid, "s90", "s90_threshold"),
+        "hpc_fraction_place": float(np.mean([p["is_place"] for p in place])),
+        "mec_units": [{k: _plain(g[k]) for k in keep} for g in grid],
+        "hpc_units": [{k: _plain(p[k]) for k in ("spatial_information", "spatial_information_threshold",
+                                                   "n_fields", "is_place")} for p in place],
+    }
+
+
+def _plain(value):
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else round(float(value), 4)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _fmt(value) -> str:
+    return "nan" if value is None else f"{value:.2f}"
+
+
+def _save(fig, path: Path) -> None:
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_maps(run_dir: Path, maps, other, world, result: dict) -> None:
+    mec_titles = hpc_titles = None
+    if "mec_units" in result:
+        mec_titles = [f"{i}: s60 {_fmt(u['s60'])}, s90 {_fmt(u['s90'])}" for i, u in enumerate(result["mec_units"])]
+        hpc_titles = [f"{i}: {u['spatial_information']:.2f} bits, {u['n_fields']} field(s)"
+                      for i, u in enumerate(result["hpc_units"])]
+    for name, values, titles, label in (("mec", maps.mec, mec_titles, "MEC position-code units"),
+                                        ("hpc", maps.hippocampus, hpc_titles, "hippocampal memory units")):
+        fig, _ = plot_node_maps(values, world, titles=titles, suptitle=f"{label} on {world.name}")
+        _save(fig, run_dir / f"ratemaps_{name}.png")
+    if "mec_units" in result:
+        images = [spatial.autocorrelogram(spatial.rasterise(m, world.positions)) for m in maps.mec]
+        fig, _ = plot_images(images, titles=mec_titles,
+                             suptitle=f"autocorrelograms of MEC units ({world.name})")
+        _save(fig, run_dir / "autocorrelograms_mec.png")
+    fig, _ = plot_remapping(maps, other, world, result["remapping"])
+    _save(fig, run_dir / "remapping.png")

@@ -1,0 +1,87 @@
+"""Rate maps: the mean activity of each unit at each node over a long walk (DESIGN §4)."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from envs import WalkPolicy, WalkSampler, World
+
+
+class RateMaps(NamedTuple):
+    """Per-node mean activity over the second half of a walk (NaN at nodes not visited then).
+
+    ``mec``: ``(n_mec_units, n_nodes)`` position-code units. ``hippocampus``:
+    ``(n_hpc_units, n_nodes)`` memory neurons. ``occupancy``: ``(n_nodes,)`` visits counted.
+    ``hpc_units``: id of each hippocampal unit (the step its memory was written, for a memory
+    that grows with the walk; the neuron index for a fixed population).
+    """
+
+    mec: np.ndarray
+    hippocampus: np.ndarray
+    occupancy: np.ndarray
+    hpc_units: np.ndarray
+
+
+def _hippocampal_units(memory, node: np.ndarray, n_units: int) -> np.ndarray:
+    """Which hippocampal units to map: for a growing memory, the memories written at the first
+    visit of the first ``n_units`` distinct nodes (one per place); otherwise neurons ``0..n-1``."""
+    if getattr(memory, "n_units", None):
+        return np.arange(min(n_units, memory.n_units))
+    _, first = np.unique(node, return_index=True)
+    return np.sort(first)[:n_units]
+
+
+@torch.no_grad()
+def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 45, n_hpc_units: int = 64,
+                     window: int = 100, seed: int = 0, device="cpu", objects_seed: int | None = None) -> RateMaps:
+    """Walk ``world`` for ``walk_length`` steps (uniform policy) and average the units per node
+    over the second half of the walk, as TEM did. ``seed`` fixes the walk and the objects."""
+    sampler = WalkSampler([world], 1, window, walk_length, n_objects=n_objects, seed=seed, stagger=False,
+                          policy=WalkPolicy())
+    state = model.initial_state(1, device)
+    half = walk_length // 2
+    n = world.n_nodes
+    mec_sum, hpc_sum, occupancy = None, None, np.zeros(n)
+    written, units = 0, None
+    for _ in range(sampler.windows_per_walk):
+        batch = sampler.next_window()
+        if units is None:  # the walk is known only window by window: pick units from the first
+            units = _hippocampal_units(model.memory, batch.node[0], n_hpc_units)
+        obs, action, new_world = (torch.as_tensor(x, device=device) for x in (batch.obs, batch.action, batch.new_world))
+        stored = _stored_count(state)
+        out = model(obs, action, new_world, state, return_activity=True)
+        state = out.state
+        steps = np.arange(written, written + window)
+        keep = (steps >= half) & (steps < walk_length)
+        nodes = batch.node[0][keep]
+        position = out.position[0].float().cpu().numpy()[keep]  # (k, d)
+        activity = _unit_activity(out.memory_activity[0], units, written, stored, model.memory)[keep]
+        if mec_sum is None:
+            mec_sum, hpc_sum = np.zeros((position.shape[1], n)), np.zeros((len(units), n))
+        np.add.at(mec_sum.T, nodes, position)
+        np.add.at(hpc_sum.T, nodes, activity)
+        np.add.at(occupancy, nodes, 1)
+        written += window
+    with np.errstate(invalid="ignore", divide="ignore"):
+        visited = np.where(occupancy > 0, occupancy, np.nan)
+        return RateMaps(mec_sum / visited, hpc_sum / visited, occupancy, units)
+
+
+def _stored_count(state: dict) -> int:
+    """Number of memory columns held before a window (growing memories only)."""
+    keys = state["memory"].get("keys")
+    return 0 if keys is None else keys.shape[1]
+
+
+def _unit_activity(activity: torch.Tensor, units: np.ndarray, written: int, stored: int, memory) -> np.ndarray:
+    """``(T, len(units))`` activity of the chosen units from ``activity (T, n_columns)``."""
+    activity = activity.float().cpu().numpy()
+    if getattr(memory, "n_units", None):
+        return activity[:, units]
+    column = units - (written - stored)  # memory written at step u sits in column u - first stored step
+    inside = (column >= 0) & (column < activity.shape[1])
+    out = np.zeros((activity.shape[0], len(units)))
+    out[:, inside] = activity[:, column[inside]]
+    return out

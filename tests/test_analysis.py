@@ -1,0 +1,119 @@
+"""Evaluation metrics, the analysis CLI on a tiny run, rate maps and remapping."""
+import json
+
+import numpy as np
+import pytest
+
+import train
+from analysis.__main__ import main as analysis_main
+from analysis.evaluate import Walks, accuracy_curves, score_walks
+from analysis.metrics import fraction_visited, visit_masks
+from analysis.remapping import node_correlation, remapping_scores
+from analysis.ratemaps import RateMaps
+from envs import WalkSampler, make_worlds
+
+TINY = ["--batch", "4", "--window", "8", "--walk-length", "24", "--world", "square:4", "--n-objects", "6",
+        "--module-sizes", "8", "--sensory-dim", "8", "--key-dim", "8", "--eval-every", "0", "--steps", "3",
+        "--threads", "1", "--no-analysis"]
+
+
+def brute_force_masks(node, action, n_actions):
+    B, T = node.shape
+    masks = {k: np.zeros((B, T), dtype=bool) for k in ("node_visited", "edge_visited", "link_inference")}
+    for b in range(B):
+        nodes, edges = set(), set()
+        for t in range(T):
+            edge = (node[b, t - 1], action[b, t]) if t > 0 and action[b, t] >= 0 else None
+            masks["node_visited"][b, t] = node[b, t] in nodes
+            masks["edge_visited"][b, t] = edge in edges
+            masks["link_inference"][b, t] = masks["node_visited"][b, t] and edge is not None and edge not in edges
+            nodes.add(node[b, t])
+            edges.add(edge)
+    return masks
+
+
+def test_visit_masks_match_a_brute_force_count():
+    sampler = WalkSampler(make_worlds("square:4"), 5, 60, 60, seed=3, stagger=False)
+    batch = sampler.next_window()
+    masks = visit_masks(batch.node, batch.action, 4)
+    for key, expected in brute_force_masks(batch.node, batch.action, 4).items():
+        np.testing.assert_array_equal(masks[key], expected, err_msg=key)
+    np.testing.assert_array_equal(masks["first_visit"], ~masks["node_visited"])
+    assert masks["link_inference"].any()
+
+
+def test_fraction_visited_counts_distinct_earlier_nodes():
+    np.testing.assert_allclose(fraction_visited(np.array([[0, 1, 0, 2, 2, 3]]), np.array([4])),
+                               [[0, 0.25, 0.5, 0.5, 0.75, 0.75]])
+
+
+def test_perfect_memory_scores_like_the_node_agent():
+    sampler = WalkSampler(make_worlds("square:4"), 6, 80, 80, n_objects=10, seed=0, stagger=False)
+    batch = sampler.next_window()
+    masks = visit_masks(batch.node, batch.action, 4)
+    walks = Walks(batch.obs, batch.action, batch.node, masks["node_visited"], batch.world, None)
+    scores = score_walks(walks, 4, 10)
+    assert scores["link_inference_acc"] == 1.0 and scores["first_visit_acc"] == 0.0
+    curves = accuracy_curves(walks, make_worlds("square:4"), 10, bins=10)
+    np.testing.assert_array_less(curves["edge_agent"][curves["count"] > 0] - 1e-9,
+                                 curves["node_agent"][curves["count"] > 0])
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("analysis") / "run"
+    assert train.main(TINY + ["--out", str(out)]) == 0
+    return out
+
+
+def test_evaluate_cli_writes_summary_and_curve(tiny_run, capsys):
+    assert analysis_main(["evaluate", str(tiny_run), "--worlds", "3", "--walk-length", "50"]) == 0
+    summary = json.loads((tiny_run / "eval.json").read_text())
+    for key in ("link_inference_acc", "node_visited_acc", "first_visit_acc", "edge_visited_agent_acc",
+                "node_visited_agent_acc", "world"):
+        assert key in summary
+    assert (tiny_run / "accuracy_vs_visited.png").exists()
+    assert analysis_main(["evaluate", str(tiny_run), "--worlds", "2", "--walk-length", "40",
+                          "--world", "periodic-square:5"]) == 0
+    assert json.loads((tiny_run / "eval-periodic-square-5.json").read_text())["world"] == "periodic-square:5"
+
+
+def test_ratemaps_cli_writes_maps_scores_and_remapping(tiny_run):
+    assert analysis_main(["ratemaps", str(tiny_run), "--world", "square:6", "--walk-length", "300",
+                          "--units", "4", "--shuffles", "3"]) == 0
+    result = json.loads((tiny_run / "ratemaps.json").read_text())
+    assert result["n_mec_units"] == 8 and result["n_hpc_units"] == 4
+    assert 0 <= result["mec_fraction_grid"] <= 1 and 0 <= result["hpc_fraction_place"] <= 1
+    assert "s60" in result["mec_units"][0] and "method" in result["remapping"]
+    for name in ("ratemaps_mec.png", "ratemaps_hpc.png", "autocorrelograms_mec.png", "remapping.png"):
+        assert (tiny_run / name).exists(), name
+
+
+def test_ratemaps_on_a_graph_world_draws_maps_without_grid_scores(tmp_path):
+    out = tmp_path / "line"
+    assert train.main(TINY + ["--world", "line:6", "--out", str(out)]) == 0
+    assert analysis_main(["ratemaps", str(out), "--walk-length", "200", "--units", "3", "--shuffles", "2"]) == 0
+    result = json.loads((out / "ratemaps.json").read_text())
+    assert "note" in result and "mec_fraction_grid" not in result
+
+
+def test_analysis_cli_refuses_bad_input(tiny_run, tmp_path, capsys):
+    assert analysis_main(["evaluate", str(tmp_path / "empty")]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    assert analysis_main(["evaluate", str(tiny_run), "--world", "hex"]) == 2
+    assert "actions" in capsys.readouterr().err
+    assert analysis_main(["ratemaps", str(tiny_run), "--shuffles", "0"]) == 2
+
+
+def test_remapping_scores_identical_and_shifted_maps():
+    world = make_worlds("square:8")[0]
+    x, y = world.positions.T
+    mec = np.stack([np.cos(x), np.sin(y + x / 2)])
+    shifted = np.stack([np.cos(x - 1), np.sin(y - 2 + (x - 1) / 2)])
+    hpc = np.eye(world.n_nodes)[:3]
+    maps = RateMaps(mec, hpc, np.ones(world.n_nodes), np.arange(3))
+    other = RateMaps(shifted, np.roll(hpc, 5, axis=1), np.ones(world.n_nodes), np.arange(3))  # fields moved
+    scores = remapping_scores(maps, other, world)
+    assert scores["mec_correlation_shifted"] > 0.95 > scores["mec_correlation"]
+    assert scores["hpc_correlation"] < 0.1
+    assert node_correlation(mec[0], mec[0]) == pytest.approx(1.0)
