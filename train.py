@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from analysis.cli import evaluate_run, ratemaps_run
@@ -24,6 +23,7 @@ from analysis.evaluate import EVAL_SEED_OFFSET, evaluate
 from analysis.plots import plot_learning_curve
 from envs import WalkPolicy, WalkSampler, make_worlds
 from tem.config import TrainConfig, build_parser, make_config
+from tem.memory.base import map_state
 from tem.run import build_model, config_dict, load_checkpoint, resolve_device, save_checkpoint, save_json
 
 METRIC_FIELDS = ["step", "train_loss", "train_acc", "link_inference_acc", "first_visit_acc",
@@ -80,18 +80,17 @@ class Run:
             raise ValueError(f"checkpoint weights do not fit this model: {error}") from None
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.sampler.load_state_dict(checkpoint["sampler"])
-        move = lambda x: x.to(self.device)  # noqa: E731
-        self.state = {"position": move(checkpoint["carried_state"]["position"]),
-                      "memory": {k: move(v) for k, v in checkpoint["carried_state"]["memory"].items()}}
+        self.state = map_state(lambda tensor: tensor.to(self.device), checkpoint["carried_state"])
         torch.set_rng_state(checkpoint["torch_rng"])
         self.step, self.train_seconds = checkpoint["step"], checkpoint["train_seconds"]
         self.running = checkpoint["running"]
 
-    def train_step(self) -> float:
-        """One gradient step on the next window; returns the loss."""
+    def train_step(self) -> dict[str, float]:
+        """One gradient step on the next window; returns the named losses."""
         obs, action, new_world = to_tensors(self.sampler.next_window(), self.device)
         out = self.model(obs, action, new_world, self.state)
-        loss = F.cross_entropy(out.logits.flatten(0, 1), obs.flatten())
+        losses = self.model.losses(out, obs, self.step)
+        loss = losses["total"]
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {self.step + 1}")
         for group in self.optimizer.param_groups:
@@ -107,7 +106,7 @@ class Run:
         for key, value in (("loss", loss.item()), ("acc", accuracy)):
             old = self.running[key]
             self.running[key] = value if math.isnan(old) else 0.95 * old + 0.05 * value
-        return loss.item()
+        return {name: value.item() for name, value in losses.items()}
 
     def evaluate(self, n_worlds: int) -> dict:
         self.model.eval()
@@ -164,9 +163,10 @@ def train(run: Run) -> int:
     try:
         while run.step < config.steps:
             start = time.perf_counter()
-            loss = run.train_step()
+            losses = run.train_step()
             run.train_seconds += time.perf_counter() - start
-            writer.add_scalar("losses/cross_entropy", loss, run.step)
+            for name, value in losses.items():
+                writer.add_scalar(f"losses/{name}", value, run.step)
             writer.add_scalar("charts/train_accuracy", run.running["acc"], run.step)
             bar.set_postfix(loss=f"{run.running['loss']:.3f}", acc=f"{run.running['acc']:.3f}")
             bar.update()

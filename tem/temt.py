@@ -5,9 +5,11 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from tem.memory import MemoryState, make_memory
+from tem.memory.base import map_state
 from tem.position import PositionCode
 from tem.sensory import SensoryCode
 
@@ -84,8 +86,13 @@ class TEMt(nn.Module):
 
     @staticmethod
     def detach_state(state: dict) -> dict:
-        return {"position": state["position"].detach(),
-                "memory": {k: v.detach() for k, v in state["memory"].items()}}
+        """Cut the autograd graph between truncated-BPTT windows."""
+        return map_state(torch.Tensor.detach, state)
+
+    def losses(self, output: ModelOutput, obs: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """Named losses of a window; ``"total"`` is the one to minimise. ``obs``: ``(B, T)``."""
+        cross_entropy = F.cross_entropy(output.logits.flatten(0, 1), obs.flatten())
+        return {"total": cross_entropy, "cross_entropy": cross_entropy}
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor, new_world: torch.Tensor, state: dict,
                 return_activity: bool = False) -> ModelOutput:

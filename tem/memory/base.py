@@ -16,6 +16,17 @@ from torch import nn
 MemoryState = dict[str, torch.Tensor]
 
 
+def map_state(fn, state):
+    """Apply ``fn`` to every tensor of a (nested dict / tuple / list) model state."""
+    if isinstance(state, torch.Tensor):
+        return fn(state)
+    if isinstance(state, dict):
+        return {key: map_state(fn, value) for key, value in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(map_state(fn, value) for value in state)
+    return state
+
+
 class MemoryOutput(NamedTuple):
     """What a memory returns for a window.
 
@@ -51,7 +62,3 @@ class Memory(nn.Module):
         """
         raise NotImplementedError
 
-    @staticmethod
-    def detach(state: MemoryState) -> MemoryState:
-        """Cut the autograd graph between truncated-BPTT windows."""
-        return {name: tensor.detach() for name, tensor in state.items()}
