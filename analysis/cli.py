@@ -15,6 +15,7 @@ import numpy as np
 
 from analysis import scores as spatial
 from analysis.evaluate import EVAL_SEED_OFFSET, accuracy_curves, run_walks, score_walks
+from analysis.place_cells import PLACE_METHOD, place_cell_scores
 from analysis.plots import plot_accuracy_vs_visited, plot_images, plot_node_maps
 from analysis.ratemaps import record_rate_maps
 from analysis.remapping import remapping_scores, plot_remapping
@@ -104,21 +105,19 @@ def ratemaps_run(run_dir, *, world: str | None = None, walk_length: int | None =
 
 
 def _score_maps(maps, world, n_shuffles: int, seed: int, progress: bool) -> dict:
-    common = dict(positions=world.positions, n_shuffles=n_shuffles, progress=progress)  # shuffles permute nodes
-    grid = spatial.score_units(maps.mec, kind="grid", rng=seed, **common)
-    # a field may be a single node: one raster bin on a square grid, a few on a hex raster
-    min_field_bins = 1 if world.family.startswith("square") else 2
-    place = spatial.score_units(maps.hippocampus, kind="place", rng=seed + 1, min_field_bins=min_field_bins, **common)
+    grid = spatial.score_units(maps.mec, kind="grid", positions=world.positions, n_shuffles=n_shuffles,
+                               progress=progress, rng=seed)  # shuffles permute node values
+    place = place_cell_scores(maps.hpc_trace, maps.nodes, world, n_shuffles=n_shuffles, rng=seed + 1)
     keep = ("s60", "s90", "s60_threshold", "s90_threshold", "spacing", "orientation", "is_grid")
     return {
         "grid_method": grid[0]["method"], "grid_params": grid[0]["params"],
-        "place_method": place[0]["method"], "place_params": place[0]["params"],
+        "place_method": PLACE_METHOD, "place_params": {"n_shuffles": n_shuffles, "percentile": 95},
         "mec_fraction_grid": spatial.fraction_above(grid, "s60", "s60_threshold"),
         "mec_fraction_square_grid": spatial.fraction_above(grid, "s90", "s90_threshold"),
         "hpc_fraction_place": float(np.mean([p["is_place"] for p in place])),
         "mec_units": [{k: _plain(g[k]) for k in keep} for g in grid],
         "hpc_units": [{k: _plain(p[k]) for k in ("spatial_information", "spatial_information_threshold",
-                                                   "n_fields", "is_place")} for p in place],
+                                                   "n_fields", "field_fraction", "is_place")} for p in place],
     }
 
 

@@ -15,13 +15,17 @@ class RateMaps(NamedTuple):
     ``mec``: ``(n_mec_units, n_nodes)`` position-code units. ``hippocampus``:
     ``(n_hpc_units, n_nodes)`` memory neurons. ``occupancy``: ``(n_nodes,)`` visits counted.
     ``hpc_units``: id of each hippocampal unit (the step its memory was written, for a memory
-    that grows with the walk; the neuron index for a fixed population).
+    that grows with the walk; the neuron index for a fixed population). ``nodes (K,)`` and
+    ``hpc_trace (K, n_hpc_units)``: the second half of the walk step by step, for time-shift
+    shuffles.
     """
 
     mec: np.ndarray
     hippocampus: np.ndarray
     occupancy: np.ndarray
     hpc_units: np.ndarray
+    nodes: np.ndarray | None = None
+    hpc_trace: np.ndarray | None = None
 
 
 def _hippocampal_units(memory, node: np.ndarray, n_units: int) -> np.ndarray:
@@ -44,7 +48,7 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
     half = walk_length // 2
     n = world.n_nodes
     mec_sum, hpc_sum, occupancy = None, None, np.zeros(n)
-    written, units = 0, None
+    written, units, trace, trace_nodes = 0, None, [], []
     for _ in range(sampler.windows_per_walk):
         batch = sampler.next_window()
         if units is None:  # the walk is known only window by window: pick units from the first
@@ -63,10 +67,13 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
         np.add.at(mec_sum.T, nodes, position)
         np.add.at(hpc_sum.T, nodes, activity)
         np.add.at(occupancy, nodes, 1)
+        trace.append(activity)
+        trace_nodes.append(nodes)
         written += window
     with np.errstate(invalid="ignore", divide="ignore"):
         visited = np.where(occupancy > 0, occupancy, np.nan)
-        return RateMaps(mec_sum / visited, hpc_sum / visited, occupancy, units)
+        return RateMaps(mec_sum / visited, hpc_sum / visited, occupancy, units, np.concatenate(trace_nodes),
+                        np.concatenate(trace))
 
 
 def _stored_count(state: dict) -> int:

@@ -117,3 +117,23 @@ def test_remapping_scores_identical_and_shifted_maps():
     assert scores["mec_correlation_shifted"] > 0.95 > scores["mec_correlation"]
     assert scores["hpc_correlation"] < 0.1
     assert node_correlation(mec[0], mec[0]) == pytest.approx(1.0)
+
+
+def test_time_shift_place_scores_separate_a_place_unit_from_noise():
+    from analysis.place_cells import place_cell_scores
+
+    world = make_worlds("square:6")[0]
+    batch = WalkSampler([world], 1, 3000, 3000, seed=0, stagger=False).next_window()
+    nodes = batch.node[0]
+    rng = np.random.default_rng(0)
+    place_unit = (nodes == 14) + 0.05 * rng.random(len(nodes))  # fires at one node
+    two_fields = np.isin(nodes, [0, 35]).astype(float)  # two far-apart nodes
+    noise = rng.random(len(nodes))
+    scores = place_cell_scores(np.stack([place_unit, two_fields, noise], axis=1), nodes, world,
+                               n_shuffles=20, rng=1)
+    assert scores[0]["is_place"] and scores[0]["n_fields"] == 1
+    assert scores[1]["n_fields"] == 2 and not scores[1]["is_place"]
+    assert scores[2]["field_fraction"] > 0.25 and not scores[2]["is_place"]  # active everywhere
+    assert scores[0]["spatial_information"] > 10 * scores[2]["spatial_information"]
+    with pytest.raises(ValueError, match="activity"):
+        place_cell_scores(np.zeros((5, 2)), nodes, world, rng=0)
