@@ -87,7 +87,7 @@ def ratemaps_run(run_dir, *, world: str | None = None, walk_length: int | None =
     spec = world or default_ratemap_world(config.world)
     target = max(_worlds_for(spec, checkpoint), key=lambda w: w.n_nodes)
     walk_length = walk_length or 50 * target.n_nodes  # ~25 visits per node in the second half
-    kwargs = dict(n_objects=config.n_objects, n_hpc_units=n_hpc_units, device=device)
+    kwargs = dict(n_objects=config.n_objects, n_hpc_units=n_hpc_units, device=device, progress=progress)
     maps = record_rate_maps(model, target, walk_length, seed=seed, **kwargs)
     other = record_rate_maps(model, target, walk_length, seed=seed + 1, **kwargs)
     result = {"world": target.name, "walk_length": walk_length, "n_mec_units": len(maps.mec),

@@ -5,6 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from tqdm import trange
 
 from envs import WalkPolicy, WalkSampler, World
 
@@ -39,7 +40,7 @@ def _hippocampal_units(memory, node: np.ndarray, n_units: int) -> np.ndarray:
 
 @torch.no_grad()
 def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 45, n_hpc_units: int = 64,
-                     window: int = 100, seed: int = 0, device="cpu", objects_seed: int | None = None) -> RateMaps:
+                     window: int = 100, seed: int = 0, device="cpu", progress: bool = False) -> RateMaps:
     """Walk ``world`` for ``walk_length`` steps (uniform policy) and average the units per node
     over the second half of the walk, as TEM did. ``seed`` fixes the walk and the objects."""
     sampler = WalkSampler([world], 1, window, walk_length, n_objects=n_objects, seed=seed, stagger=False,
@@ -49,7 +50,8 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
     n = world.n_nodes
     mec_sum, hpc_sum, occupancy = None, None, np.zeros(n)
     written, units, trace, trace_nodes = 0, None, [], []
-    for _ in range(sampler.windows_per_walk):
+    for _ in trange(sampler.windows_per_walk, desc=f"walk {world.name}", unit="window", disable=not progress,
+                    leave=False):
         batch = sampler.next_window()
         if units is None:  # the walk is known only window by window: pick units from the first
             units = _hippocampal_units(model.memory, batch.node[0], n_hpc_units)
