@@ -23,6 +23,7 @@ from analysis.evaluate import EVAL_SEED_OFFSET, evaluate
 from analysis.plots import plot_learning_curve
 from envs import WalkPolicy, WalkSampler, make_worlds
 from tem.config import TrainConfig, build_parser, make_config
+from tem.distributed import RANK_SEED_STRIDE, all_finite, init_distributed, max_weight_difference, shutdown
 from tem.memory.base import map_state
 from tem.run import build_model, config_dict, load_checkpoint, resolve_device, save_checkpoint, save_json
 
@@ -49,31 +50,54 @@ class Run:
     def __init__(self, config: TrainConfig, checkpoint: dict | None = None):
         self.config = config
         self.dir = Path(config.out)
+        self.dist = init_distributed(config.device)
         self.device = resolve_device(config.device)
+        if self.device.type == "cuda" and self.dist.enabled:
+            self.device = torch.device("cuda", self.dist.local_rank)
         if config.threads:
             torch.set_num_threads(config.threads)
         self.worlds = make_worlds(config.world)
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.seed)  # the same initial weights on every rank
         self.model = build_model(config, self.worlds[0]).to(self.device)
+        self.net = self.model  # what the forward pass goes through: DDP-wrapped when distributed
+        if self.dist.enabled:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.sampler = WalkSampler(self.worlds, config.batch, config.window, config.walk_length,
-                                   n_objects=config.n_objects, seed=config.seed,
+                                   n_objects=config.n_objects, seed=config.seed + self.dist.rank * RANK_SEED_STRIDE,
                                    policy=WalkPolicy(config.persistence, config.approach))
         self.state = self.model.initial_state(config.batch, self.device)
         self.step, self.train_seconds, self.running = 0, 0.0, {"loss": float("nan"), "acc": float("nan")}
         if checkpoint is not None:
             self.load(checkpoint)
 
+    def rank_state(self) -> dict:
+        """What differs between ranks: this rank's walks and the model state carried along them."""
+        return {"step": self.step, "sampler": self.sampler.state_dict(), "carried_state": self.state}
+
     def checkpoint(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
                 "config": config_dict(self.config), "action_names": list(self.worlds[0].action_names),
-                "sampler": self.sampler.state_dict(), "carried_state": self.state,
+                **self.rank_state(), "world_size": self.dist.world_size,
                 "torch_rng": torch.get_rng_state(), "train_seconds": self.train_seconds, "running": self.running}
+
+    def save(self) -> None:
+        """Rank 0 writes the checkpoint; other ranks write their own walks' state beside it."""
+        if self.dist.is_main:
+            save_checkpoint(self.dir, self.checkpoint())
+        else:
+            save_checkpoint(self.dir, self.rank_state(), name=f"rank{self.dist.rank}.pt")
 
     def load(self, checkpoint: dict) -> None:
         if checkpoint["action_names"] != list(self.worlds[0].action_names):
             raise ValueError(f"checkpoint actions {checkpoint['action_names']} do not match world "
                              f"{self.config.world!r} ({list(self.worlds[0].action_names)})")
+        if checkpoint.get("world_size", 1) != self.dist.world_size:
+            raise ValueError(f"checkpoint was written by {checkpoint.get('world_size', 1)} processes; "
+                             f"resume it with the same number (now {self.dist.world_size})")
+        if not self.dist.is_main:
+            checkpoint = {**checkpoint, **torch.load(self.dir / f"rank{self.dist.rank}.pt", weights_only=False)}
         try:
             self.model.load_state_dict(checkpoint["model"])
         except RuntimeError as error:
@@ -88,10 +112,10 @@ class Run:
     def train_step(self) -> dict[str, float]:
         """One gradient step on the next window; returns the named losses."""
         obs, action, new_world = to_tensors(self.sampler.next_window(), self.device)
-        out = self.model(obs, action, new_world, self.state)
+        out = self.net(obs, action, new_world, self.state)
         losses = self.model.losses(out, obs, self.step)
         loss = losses["total"]
-        if not torch.isfinite(loss):
+        if not all_finite(loss, self.dist):
             raise FloatingPointError(f"loss became {loss.item()} at step {self.step + 1}")
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.step, self.config)
@@ -134,7 +158,7 @@ def write_metrics(path: Path, rows: list[dict]) -> None:
 
 def metrics_row(run: Run, scores: dict) -> dict:
     """One ``metrics.csv`` row: training state and held-out ``scores`` at the current step."""
-    speed = run.step * run.config.batch * run.config.window / max(run.train_seconds, 1e-9)
+    speed = run.dist.world_size * run.step * run.config.batch * run.config.window / max(run.train_seconds, 1e-9)
     return {"step": run.step, "train_loss": f"{run.running['loss']:.4f}", "train_acc": f"{run.running['acc']:.4f}",
             **{key: f"{scores[key]:.4f}" for key in ("link_inference_acc", "first_visit_acc", "node_visited_acc")},
             "train_seconds": f"{run.train_seconds:.1f}", "env_steps_per_s": f"{speed:.0f}"}
@@ -154,30 +178,33 @@ def train(run: Run) -> int:
     """The training loop; returns the process exit code."""
     from torch.utils.tensorboard import SummaryWriter
 
-    config = run.config
+    config, main_process = run.config, run.dist.is_main
     run.dir.mkdir(parents=True, exist_ok=True)
-    save_json(run.dir / "config.json", config_dict(config))
+    if main_process:
+        save_json(run.dir / "config.json", config_dict(config))
     rows = read_metrics(run.dir / "metrics.csv", up_to_step=run.step)
-    writer = SummaryWriter(str(run.dir / "tb"), purge_step=run.step or None)
-    bar = tqdm(total=config.steps, initial=run.step, desc="train", unit="step", dynamic_ncols=True)
+    writer = SummaryWriter(str(run.dir / "tb"), purge_step=run.step or None) if main_process else None
+    bar = tqdm(total=config.steps, initial=run.step, desc="train", unit="step", dynamic_ncols=True,
+               disable=not main_process)
     try:
         while run.step < config.steps:
             start = time.perf_counter()
             losses = run.train_step()
             run.train_seconds += time.perf_counter() - start
-            for name, value in losses.items():
-                writer.add_scalar(f"losses/{name}", value, run.step)
-            writer.add_scalar("charts/train_accuracy", run.running["acc"], run.step)
             bar.set_postfix(loss=f"{run.running['loss']:.3f}", acc=f"{run.running['acc']:.3f}")
             bar.update()
-            if config.eval_every and run.step % config.eval_every == 0 and run.step < config.steps:
+            if main_process:
+                for name, value in losses.items():
+                    writer.add_scalar(f"losses/{name}", value, run.step)
+                writer.add_scalar("charts/train_accuracy", run.running["acc"], run.step)
+            if main_process and config.eval_every and run.step % config.eval_every == 0 and run.step < config.steps:
                 scores = log_evaluation(run, rows, writer)
                 bar.write(f"step {run.step}: link inference {scores['link_inference_acc']:.3f}, "
                           f"first visit {scores['first_visit_acc']:.3f} ({run.train_seconds:.0f}s training)")
             if config.checkpoint_every and run.step % config.checkpoint_every == 0:
-                save_checkpoint(run.dir, run.checkpoint())
+                run.save()
     except KeyboardInterrupt:
-        save_checkpoint(run.dir, run.checkpoint())
+        run.save()
         bar.close()
         print(f"\ninterrupted at step {run.step}; checkpoint saved. Continue with: "
               f"python train.py --resume {run.dir}", file=sys.stderr)
@@ -187,10 +214,15 @@ def train(run: Run) -> int:
         print(f"error: {error}; training stopped, the last good checkpoint is kept in {run.dir}", file=sys.stderr)
         return 3
     bar.close()
-    save_checkpoint(run.dir, run.checkpoint())
-    if config.analysis:
-        final_analysis(run, rows)
-    writer.close()
+    run.save()
+    if run.dist.enabled:
+        difference = max_weight_difference(run.model)
+        if main_process:
+            print(f"{run.dist.world_size} ranks in sync: max |weight difference| = {difference:.3g}")
+    if main_process:
+        if config.analysis:
+            final_analysis(run, rows)
+        writer.close()
     return 0
 
 
@@ -233,7 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return train(run)
+    try:
+        return train(run)
+    finally:
+        shutdown(run.dist)
 
 
 if __name__ == "__main__":

@@ -46,9 +46,9 @@ def save_json(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
-def save_checkpoint(run_dir: Path, checkpoint: dict) -> None:
-    """Write ``run_dir/checkpoint.pt`` atomically: a crash mid-write keeps the previous one."""
-    path = Path(run_dir) / CHECKPOINT
+def save_checkpoint(run_dir: Path, checkpoint: dict, name: str = CHECKPOINT) -> None:
+    """Write ``run_dir/name`` atomically: a crash mid-write keeps the previous one."""
+    path = Path(run_dir) / name
     tmp = path.with_name(path.name + ".tmp")
     torch.save(checkpoint, tmp)
     os.replace(tmp, path)

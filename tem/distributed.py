@@ -1,0 +1,65 @@
+"""Multi-process training with ``torchrun``: process-group set-up and small collective helpers.
+
+``torchrun --nproc_per_node N train.py ...`` starts N processes with ``RANK``, ``LOCAL_RANK`` and
+``WORLD_SIZE`` set; each trains on its own walks, DistributedDataParallel averages the gradients,
+and rank 0 logs, evaluates and writes the checkpoint. A plain ``python train.py`` is world size 1.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+RANK_SEED_STRIDE = 7_919  # rank r samples worlds with seed + r * stride: its own stream
+
+
+@dataclass(frozen=True)
+class Distributed:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str) -> Distributed:
+    """Join the process group when started by ``torchrun`` (NCCL on GPUs, gloo on CPUs)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return Distributed()
+    if not dist.is_initialized():
+        use_cuda = device != "cpu" and torch.cuda.is_available()
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return Distributed(dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0")), world_size)
+
+
+def all_finite(loss: torch.Tensor, info: Distributed) -> bool:
+    """Whether the loss is finite on every rank (so that all ranks stop together)."""
+    finite = torch.isfinite(loss.detach()).float()
+    if info.enabled:
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+    return bool(finite.item())
+
+
+def max_weight_difference(model: torch.nn.Module) -> float:
+    """Largest absolute difference between this rank's parameters and rank 0's, over all ranks."""
+    difference = torch.zeros((), device=next(model.parameters()).device)
+    for parameter in model.parameters():
+        reference = parameter.detach().clone()
+        dist.broadcast(reference, src=0)
+        difference = torch.maximum(difference, (reference - parameter.detach()).abs().max())
+    dist.all_reduce(difference, op=dist.ReduceOp.MAX)
+    return float(difference.item())
+
+
+def shutdown(info: Distributed) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()
