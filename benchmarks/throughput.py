@@ -39,7 +39,8 @@ def measure(args) -> dict:
         times.append(time.perf_counter() - t0)
     step_time = sorted(times)[len(times) // 2]
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"env_steps_per_s": round(args.batch * args.window / step_time), "step_time_ms": round(1e3 * step_time, 2),
+    gpu = {"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20)} if run.device.type == "cuda" else {}
+    return {**gpu, "env_steps_per_s": round(args.batch * args.window / step_time), "step_time_ms": round(1e3 * step_time, 2),
             "peak_rss_mb": round(peak_rss_mb), "device": str(run.device), "threads": torch.get_num_threads(),
             "model": args.model, "memory": args.memory, "batch": args.batch, "window": args.window,
             "walk_length": args.walk_length, "world": args.world, "steps_timed": len(times),

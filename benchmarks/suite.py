@@ -1,0 +1,76 @@
+"""The benchmark suite: training throughput of every model and memory, and how it scales.
+
+    python benchmarks/suite.py                 # CPU (2 threads), and CUDA when torch sees a GPU
+    python benchmarks/suite.py --quick         # shorter timings, for a smoke check
+
+Each configuration runs ``benchmarks/throughput.py`` in its own process (so that peak memory is
+its own), the results are printed as a table and written to ``benchmarks/results.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MODELS = (("temt", "attention", 50), ("temt", "sdm", 50), ("tem", "hebbian", 20))  # (model, memory, window)
+BATCHES = (16, 128, 512)
+WALK_LENGTHS = (250, 1000)
+
+
+def available(model: str, memory: str) -> bool:
+    sys.path.insert(0, str(HERE.parent))
+    from tem.memory import MEMORIES
+    from tem.run import MODELS as KNOWN
+
+    return model in KNOWN and memory in MEMORIES
+
+
+def run_one(model, memory, window, batch, walk_length, device, threads, seconds) -> dict | None:
+    command = [sys.executable, str(HERE / "throughput.py"), "--model", model, "--memory", memory,
+               "--batch", str(batch), "--window", str(window), "--walk-length", str(walk_length),
+               "--device", device, "--threads", str(threads), "--seconds", str(seconds)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"  failed: {' '.join(command[1:])}\n{result.stderr[-500:]}", file=sys.stderr)
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    parser.add_argument("--seconds", type=float, default=8.0, help="timed seconds per configuration")
+    parser.add_argument("--quick", action="store_true", help="2 s per configuration, fewer batch sizes")
+    parser.add_argument("--out", default=str(HERE / "results.json"))
+    args = parser.parse_args(argv)
+    import torch
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    seconds = 2.0 if args.quick else args.seconds
+    batches = BATCHES[:2] if args.quick else BATCHES
+    results = []
+    print(f"{'model':6} {'memory':9} {'device':6} {'batch':>5} {'window':>6} {'walk':>5} "
+          f"{'env-steps/s':>12} {'ms/step':>8} {'peak MB':>8}")
+    for model, memory, window in MODELS:
+        if not available(model, memory):
+            continue
+        for device in devices:
+            for batch in batches if device == "cpu" else batches + (4096,):
+                for walk_length in WALK_LENGTHS:
+                    row = run_one(model, memory, window, batch, walk_length, device, args.threads, seconds)
+                    if row is None:
+                        continue
+                    results.append(row)
+                    print(f"{model:6} {memory:9} {device:6} {batch:>5} {window:>6} {walk_length:>5} "
+                          f"{row['env_steps_per_s']:>12,} {row['step_time_ms']:>8} {row['peak_rss_mb']:>8}",
+                          flush=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
