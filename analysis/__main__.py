@@ -1,4 +1,5 @@
-"""``python -m analysis {evaluate,ratemaps} DIR [options]``: analyse a training run directory."""
+"""``python -m analysis {evaluate,ratemaps} DIR [options]``: analyse a training run directory;
+``python -m analysis sdm --n 64 --d 11``: the SDM ≈ attention figure and fitted beta."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +7,7 @@ import json
 import sys
 
 from analysis.cli import evaluate_run, ratemaps_run
+from analysis.sdm import sdm_report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     ratemaps.add_argument("--shuffles", type=int, default=100, help="shuffles per unit for score thresholds")
     ratemaps.add_argument("--seed", type=int, default=0)
     ratemaps.add_argument("--device", default="cpu")
+    sdm = commands.add_parser("sdm", help="SDM circle intersection vs softmax: fitted beta and figure")
+    sdm.add_argument("--n", type=int, default=64, help="dimension of the binary space")
+    sdm.add_argument("--d", type=int, default=11, help="Hamming radius of the read/write circles")
+    sdm.add_argument("--out", default=".", help="folder for the figure sdm_n{N}_d{D}.png")
     return parser
 
 
@@ -38,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --{name.replace('_', '-')} must be >= 1, got {value}", file=sys.stderr)
             return 2
     try:
+        if args.command == "sdm":
+            result = sdm_report(args.n, args.d, args.out)
+            print(f"beta={result['beta']:.4f}")  # the paper's estimator cov/var
+            print(f"beta_lstsq={result['beta_lstsq']:.4f}")
+            print(f"figure={result['figure']}")
+            return 0
         if args.command == "evaluate":
             result = evaluate_run(args.run_dir, world=args.world, n_worlds=args.worlds, walk_length=args.walk_length,
                                   seed=args.seed, device=args.device)

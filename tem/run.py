@@ -36,7 +36,9 @@ def build_model(config: TrainConfig, world: World) -> torch.nn.Module:
         inverse_actions=tuple(int(a) for a in world.inverse_actions), stay_actions=world.stay_actions,
         module_sizes=config.module_sizes, action_matrices=config.action_matrices, norm=config.norm,
         sensory_dim=config.sensory_dim, key_dim=config.key_dim, memory=config.memory, beta=config.beta,
-        log_scale=config.log_scale, memory_cap=config.memory_cap))
+        log_scale=config.log_scale, memory_cap=config.memory_cap, sdm_neurons=config.sdm_neurons,
+        sdm_activation=config.sdm_activation, sdm_top_k=config.sdm_top_k, sdm_radius=config.sdm_radius,
+        sdm_beta=config.sdm_beta))
 
 
 def save_json(path: Path, data) -> None:

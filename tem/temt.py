@@ -46,6 +46,16 @@ class TEMtConfig:
     """multiply beta by log(1 + number of memories)."""
     memory_cap: int = 0
     """keep at most this many recent memories (0: the whole walk)."""
+    sdm_neurons: int = 2048
+    """SDM memory: number of neurons (fixed random addresses in key space)."""
+    sdm_activation: str = "topk"
+    """SDM memory: topk | threshold | binary (see tem.memory.sdm.SDMMemory)."""
+    sdm_top_k: int = 32
+    """SDM memory: neurons a key or query activates with activation 'topk'."""
+    sdm_radius: float = 12.0
+    """SDM memory: Hamming radius d for 'binary'; cosine threshold 1 - 2 d / key_dim for 'threshold'."""
+    sdm_beta: float = 8.0
+    """SDM memory: initial beta of the active neurons' weights exp(beta (cos - 1))."""
 
 
 class ModelOutput(NamedTuple):
@@ -76,7 +86,9 @@ class TEMt(nn.Module):
         self.query = self.key if config.tie_query_key else nn.Linear(d, config.key_dim, bias=False)
         self.value = nn.Linear(config.sensory_dim, config.sensory_dim, bias=False)
         self.memory = make_memory(config.memory, config.key_dim, config.sensory_dim, beta=config.beta,
-                                  log_scale=config.log_scale, cap=config.memory_cap)
+                                  log_scale=config.log_scale, cap=config.memory_cap, sdm_neurons=config.sdm_neurons,
+                                  sdm_activation=config.sdm_activation, sdm_top_k=config.sdm_top_k,
+                                  sdm_radius=config.sdm_radius, sdm_beta=config.sdm_beta)
         self.readout = nn.Linear(config.sensory_dim, config.n_objects)
 
     def initial_state(self, batch_size: int, device="cpu") -> dict:
