@@ -1,0 +1,151 @@
+"""Memory use and step time of TEM-t against walk length, per hippocampal memory backend.
+
+    python benchmarks/memory_scaling.py --memories attention,sdm --walk-lengths 1000,10000,100000 --batch 16
+
+For each (memory, walk length L) a fresh subprocess builds the quick-preset TEM-t, fills the
+memory of every batch slot with the ``L - window`` earlier steps of a walk, and times full
+training steps (forward, backward, Adam) on the walk's last window: the time per window at that
+memory size, with the state held fixed so every timed step sees the same size. It reports the
+bytes of the carried memory state, the process's peak RSS (``ru_maxrss``: weights, state and the
+step's working memory) and the RSS added by the steps over the filled state. Attention stores
+every step (its state grows as ``L``); the SDM state is ``(B, m, value_dim)`` whatever ``L``.
+The attention state is filled directly with random keys/values (filling it through the model would
+cost O(L^2)); other memories are filled by writing random keys/values through ``forward`` in
+chunks, which is what a walk does. Prints a table and writes JSON (``--out``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def fill_memory(memory, state: dict, n_steps: int, generator, chunk: int = 250) -> dict:
+    """State of ``memory`` after ``n_steps`` writes of random unit keys and random values."""
+    import torch
+
+    from tem.memory import AttentionMemory
+
+    B = next(iter(state.values())).shape[0]
+    if isinstance(memory, AttentionMemory):
+        keys = torch.randn(B, n_steps, memory.key_dim, generator=generator)
+        return {"keys": keys, "values": torch.randn(B, n_steps, memory.value_dim, generator=generator),
+                "valid": torch.ones(B, n_steps, dtype=torch.bool)}
+    key_dim, value_dim = memory.key_dim, memory.value_dim
+    with torch.no_grad():
+        for start in range(0, n_steps, chunk):
+            T = min(chunk, n_steps - start)
+            key = torch.randn(B, T, key_dim, generator=generator)
+            state = memory(key, key, torch.randn(B, T, value_dim, generator=generator), state).state
+    return state
+
+
+def measure_one(memory_name: str, walk_length: int, batch: int, window: int, repeats: int) -> dict:
+    """Run in a child process: one (memory, walk length) configuration."""
+    import torch
+
+    from envs import WalkSampler, make_worlds
+    from tem.config import make_config
+    from tem.memory.base import map_state
+    from tem.run import build_model
+
+    config = make_config({"memory": memory_name, "batch": batch, "window": window, "walk_length": walk_length,
+                          "seed": 0, "out": "/tmp/unused"})
+    worlds = make_worlds(config.world)
+    torch.manual_seed(0)
+    model = build_model(config, worlds[0])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    generator = torch.Generator().manual_seed(0)
+    state = model.initial_state(batch)
+    start = time.perf_counter()
+    state["memory"] = fill_memory(model.memory, state["memory"], walk_length - window, generator)
+    fill_seconds = time.perf_counter() - start
+    state_bytes = [0]
+    map_state(lambda t: state_bytes.__setitem__(0, state_bytes[0] + t.numel() * t.element_size()), state)
+    batch_ = WalkSampler(worlds, batch, window, walk_length, n_objects=config.n_objects, seed=0).next_window()
+    obs, action = torch.as_tensor(batch_.obs), torch.as_tensor(batch_.action).clamp(min=0)
+    new_world = torch.zeros(batch, dtype=torch.bool)  # continue the filled walk
+    rss_before = _rss_mb()
+    times = []
+    for i in range(repeats + 1):  # the first step is a warm-up
+        t0 = time.perf_counter()
+        out = model(obs, action, new_world, state)
+        loss = model.losses(out, obs, 0)["total"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if i:
+            times.append(time.perf_counter() - t0)
+    step = sorted(times)[len(times) // 2]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"memory": memory_name, "walk_length": walk_length, "memories_held": walk_length - window,
+            "batch": batch, "window": window, "state_mb": round(state_bytes[0] / 2 ** 20, 1),
+            "peak_rss_mb": round(peak), "step_rss_mb": round(peak - rss_before), "step_ms": round(1e3 * step, 1),
+            "env_steps_per_s": round(batch * window / step), "fill_seconds": round(fill_seconds, 1),
+            "threads": torch.get_num_threads(), "repeats": repeats, "torch": torch.__version__}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--memories", default="attention,sdm")
+    parser.add_argument("--walk-lengths", default="1000,10000,100000")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--window", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=5, help="timed steps per configuration (median)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="runs/memory_scaling.json")
+    parser.add_argument("--one", nargs=2, metavar=("MEMORY", "WALK_LENGTH"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        print(json.dumps(measure_one(args.one[0], int(args.one[1]), args.batch, args.window, args.repeats)))
+        return 0
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    rows = []
+    for name in args.memories.split(","):
+        for length in (int(x) for x in args.walk_lengths.split(",")):
+            command = [sys.executable, __file__, "--one", name, str(length), "--batch", str(args.batch),
+                       "--window", str(args.window), "--repeats", str(args.repeats), "--threads", str(args.threads)]
+            done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+            if done.returncode != 0:
+                rows.append({"memory": name, "walk_length": length, "error": done.stderr.strip().splitlines()[-1:]})
+            else:
+                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(rows[-1], file=sys.stderr)
+    print(f"{'memory':<10} {'walk':>7} {'state MB':>9} {'peak RSS MB':>12} {'step RSS MB':>12} {'ms/step':>9} "
+          f"{'env-steps/s':>12}")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['memory']:<10} {r['walk_length']:>7} failed: {r['error']}")
+            continue
+        print(f"{r['memory']:<10} {r['walk_length']:>7} {r['state_mb']:>9} {r['peak_rss_mb']:>12} "
+              f"{r['step_rss_mb']:>12} {r['step_ms']:>9} {r['env_steps_per_s']:>12}")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()
+    out.write_text(json.dumps({"rows": rows, "load_average": load, "batch": args.batch, "window": args.window},
+                              indent=2) + "\n")
+    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
