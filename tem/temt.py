@@ -46,15 +46,15 @@ class TEMtConfig:
     """multiply beta by log(1 + number of memories)."""
     memory_cap: int = 0
     """keep at most this many recent memories (0: the whole walk)."""
-    sdm_neurons: int = 2048
+    sdm_neurons: int = 4096
     """SDM memory: number of neurons (fixed random addresses in key space)."""
     sdm_activation: str = "topk"
     """SDM memory: topk | threshold | binary (see tem.memory.sdm.SDMMemory)."""
-    sdm_top_k: int = 32
+    sdm_top_k: int = 16
     """SDM memory: neurons a key or query activates with activation 'topk'."""
     sdm_radius: float = 12.0
     """SDM memory: Hamming radius d for 'binary'; cosine threshold 1 - 2 d / key_dim for 'threshold'."""
-    sdm_beta: float = 8.0
+    sdm_beta: float = 16.0
     """SDM memory: initial beta of the active neurons' weights exp(beta (cos - 1))."""
 
 

@@ -7,8 +7,8 @@ MEMORIES = ("attention", "sdm")
 
 
 def make_memory(name: str, key_dim: int, value_dim: int, *, beta: float = 1.0, log_scale: bool = True,
-                cap: int = 0, sdm_neurons: int = 2048, sdm_activation: str = "topk", sdm_top_k: int = 32,
-                sdm_radius: float = 12.0, sdm_beta: float = 8.0) -> Memory:
+                cap: int = 0, sdm_neurons: int = 4096, sdm_activation: str = "topk", sdm_top_k: int = 16,
+                sdm_radius: float = 12.0, sdm_beta: float = 16.0) -> Memory:
     """Build the memory backend called ``name`` (``sdm_*``: see :class:`SDMMemory`)."""
     if name == "attention":
         return AttentionMemory(key_dim, value_dim, beta=beta, log_scale=log_scale, cap=cap)

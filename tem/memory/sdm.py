@@ -72,8 +72,8 @@ class SDMMemory(Memory):
     and the activity is ``a(q_t)``, ``(B, T, m)``.
     """
 
-    def __init__(self, key_dim: int, value_dim: int, n_neurons: int = 2048, activation: str = "topk",
-                 top_k: int = 32, radius: float = 12.0, beta: float = 8.0, seed: int = 0):
+    def __init__(self, key_dim: int, value_dim: int, n_neurons: int = 4096, activation: str = "topk",
+                 top_k: int = 16, radius: float = 12.0, beta: float = 16.0, seed: int = 0):
         super().__init__()
         if key_dim < 1 or value_dim < 1:
             raise ValueError(f"key_dim and value_dim must be >= 1, got {key_dim}, {value_dim}")
