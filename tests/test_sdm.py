@@ -152,8 +152,9 @@ def test_sparse_top_k_path_equals_the_dense_formula():
     for k in (key, query.clone()):  # distinct keys, and keys equal to queries (selected once)
         sparse = memory(query, k, value, state, return_activity=True)
         dense = memory.dense_forward(memory.activate(query), memory.activate(k), value, state, True)
-        for a, b in ((sparse.read, dense.read), (sparse.activity, dense.activity),
-                     (sparse.state["contents"], dense.state["contents"]), (sparse.state["counts"], dense.state["counts"])):
+        pairs = [(sparse.read, dense.read), (sparse.activity, dense.activity)]
+        pairs += [(sparse.state[name], dense.state[name]) for name in ("contents", "counts")]
+        for a, b in pairs:
             torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 

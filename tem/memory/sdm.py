@@ -113,8 +113,7 @@ class SDMMemory(Memory):
     def activate(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T, m)`` neuron activations of queries or keys ``x`` ``(B, T, key_dim)`` (dense)."""
         if self.activation == "topk":
-            index, weight = self.select(x)
-            return torch.zeros(*x.shape[:-1], self.n_units, device=x.device, dtype=weight.dtype).scatter(-1, index, weight)
+            return self._scatter(*self.select(x))
         cos = F.normalize(x, dim=-1) @ self.addresses.T  # (B, T, m)
         weight = torch.exp(self.log_beta.exp() * (cos - 1))
         if self.activation == "threshold":
@@ -134,6 +133,11 @@ class SDMMemory(Memory):
             index = (unit @ self.addresses.T).topk(self.top_k, dim=-1).indices  # (B, T, k)
         cos = (unit[..., None, :] * self.addresses[index]).sum(-1)  # (B, T, k)
         return index, torch.exp(self.log_beta.exp() * (cos - 1))
+
+    def _scatter(self, index: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """Dense ``(B, T, m)`` activations from the top-k ``index`` and ``weight`` ``(B, T, k)``."""
+        dense = torch.zeros(*index.shape[:-1], self.n_units, device=weight.device, dtype=weight.dtype)
+        return dense.scatter(-1, index, weight)
 
     def forward(self, query, key, value, state, return_activity=False) -> MemoryOutput:
         if self.activation == "topk":
@@ -164,7 +168,7 @@ class SDMMemory(Memory):
         stored = state["contents"].gather(1, flat_q[..., None].expand(-1, -1, D)).view(B, T, k, D)
         numerator = torch.einsum("btk,btkd->btd", wq, stored)
         denominator = (wq * state["counts"].gather(1, flat_q).view(B, T, k)).sum(-1)  # (B, T)
-        a_key = torch.zeros(B, T, self.n_units, device=value.device, dtype=wk.dtype).scatter(-1, ik, wk)  # (B, T, m)
+        a_key = self._scatter(ik, wk)  # (B, T, m)
         shared = a_key.transpose(1, 2).gather(1, flat_q[..., None].expand(-1, -1, T)).view(B, T, k, T)
         causal = torch.ones(T, T, dtype=torch.bool, device=value.device).tril(-1)  # strictly earlier steps
         overlap = torch.einsum("btk,btks->bts", wq, shared) * causal  # (B, T, T): w(q_t, k_tau), tau < t
@@ -173,7 +177,5 @@ class SDMMemory(Memory):
         written = (wk[..., None] * value[:, :, None, :]).reshape(B, T * k, D)
         new_state = {"contents": state["contents"].scatter_add(1, flat_k[..., None].expand(-1, -1, D), written),
                      "counts": state["counts"].scatter_add(1, flat_k, wk.reshape(B, T * k))}
-        activity = None
-        if return_activity:
-            activity = torch.zeros(B, T, self.n_units, device=value.device, dtype=wq.dtype).scatter(-1, iq, wq)
-        return MemoryOutput(read=numerator / (denominator[..., None] + EPS), activity=activity, state=new_state)
+        return MemoryOutput(read=numerator / (denominator[..., None] + EPS),
+                            activity=self._scatter(iq, wq) if return_activity else None, state=new_state)
