@@ -140,7 +140,7 @@ def _plot_maps(run_dir: Path, maps, other, world, result: dict) -> None:
     mec_titles = hpc_titles = None
     if "mec_units" in result:
         mec_titles = [f"{i}: s60 {_fmt(u['s60'])}, s90 {_fmt(u['s90'])}" for i, u in enumerate(result["mec_units"])]
-        hpc_titles = [f"{i}: {u['spatial_information']:.2f} bits, {u['n_fields']} field(s)"
+        hpc_titles = [f"{i}: {_fmt(u['spatial_information'])} bits, {u['n_fields']} field(s)"
                       for i, u in enumerate(result["hpc_units"])]
     for name, values, titles, label in (("mec", maps.mec, mec_titles, "MEC position-code units"),
                                         ("hpc", maps.hippocampus, hpc_titles, "hippocampal memory units")):
