@@ -5,9 +5,11 @@
 For each (memory, walk length L) a fresh subprocess builds the quick-preset TEM-t, fills the
 memory of every batch slot with the ``L - window`` earlier steps of a walk, and times full
 training steps (forward, backward, Adam) on the walk's last window: the time per window at that
-memory size, with the state held fixed so every timed step sees the same size. It reports the
-bytes of the carried memory state, the process's peak RSS (``ru_maxrss``: weights, state and the
-step's working memory) and the RSS added by the steps over the filled state. Attention stores
+memory size (median and fastest of ``--repeats``), with the state held fixed so every timed step
+sees the same size. It reports the
+bytes of the carried memory state, the peak RSS of the process during the timed steps
+(``VmHWM`` reset after filling: weights, state and the step's working memory) and what the steps
+added to the RSS of the filled state. Attention stores
 every step (its state grows as ``L``); the SDM state is ``(B, m, value_dim)`` whatever ``L``.
 The attention state is filled directly with random keys/values (filling it through the model would
 cost O(L^2)); other memories are filled by writing random keys/values through ``forward`` in
@@ -18,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -28,15 +29,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _rss_mb() -> float:
+def _status_mb(field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process, in MB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
 
-def fill_memory(memory, state: dict, n_steps: int, generator, chunk: int = 250) -> dict:
+def _reset_peak_rss() -> None:
+    """Reset ``VmHWM`` to the current RSS (Linux >= 4.0), so the peak covers only what follows."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def fill_memory(memory, state: dict, n_steps: int, generator, chunk: int = 50) -> dict:
     """State of ``memory`` after ``n_steps`` writes of random unit keys and random values."""
     import torch
 
@@ -81,7 +92,8 @@ def measure_one(memory_name: str, walk_length: int, batch: int, window: int, rep
     batch_ = WalkSampler(worlds, batch, window, walk_length, n_objects=config.n_objects, seed=0).next_window()
     obs, action = torch.as_tensor(batch_.obs), torch.as_tensor(batch_.action).clamp(min=0)
     new_world = torch.zeros(batch, dtype=torch.bool)  # continue the filled walk
-    rss_before = _rss_mb()
+    rss_before = _status_mb("VmRSS")
+    _reset_peak_rss()  # the peak below is that of the training steps, not of filling the memory
     times = []
     for i in range(repeats + 1):  # the first step is a warm-up
         t0 = time.perf_counter()
@@ -92,12 +104,13 @@ def measure_one(memory_name: str, walk_length: int, batch: int, window: int, rep
         optimizer.step()
         if i:
             times.append(time.perf_counter() - t0)
-    step = sorted(times)[len(times) // 2]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    step, fastest = sorted(times)[len(times) // 2], min(times)
+    peak = _status_mb("VmHWM")
     return {"memory": memory_name, "walk_length": walk_length, "memories_held": walk_length - window,
             "batch": batch, "window": window, "state_mb": round(state_bytes[0] / 2 ** 20, 1),
             "peak_rss_mb": round(peak), "step_rss_mb": round(peak - rss_before), "step_ms": round(1e3 * step, 1),
-            "env_steps_per_s": round(batch * window / step), "fill_seconds": round(fill_seconds, 1),
+            "step_ms_min": round(1e3 * fastest, 1), "env_steps_per_s": round(batch * window / step),
+            "fill_seconds": round(fill_seconds, 1),
             "threads": torch.get_num_threads(), "repeats": repeats, "torch": torch.__version__}
 
 
@@ -108,7 +121,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--window", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per configuration (median)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: 2 threads on 2 busy shared cores gave 40x slower, erratic steps)")
     parser.add_argument("--out", default="runs/memory_scaling.json")
     parser.add_argument("--one", nargs=2, metavar=("MEMORY", "WALK_LENGTH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -131,13 +145,14 @@ def main(argv=None) -> int:
                 rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(rows[-1], file=sys.stderr)
     print(f"{'memory':<10} {'walk':>7} {'state MB':>9} {'peak RSS MB':>12} {'step RSS MB':>12} {'ms/step':>9} "
-          f"{'env-steps/s':>12}")
+          f"{'min ms':>8} {'env-steps/s':>12}")
     for r in rows:
         if "error" in r:
             print(f"{r['memory']:<10} {r['walk_length']:>7} failed: {r['error']}")
             continue
         print(f"{r['memory']:<10} {r['walk_length']:>7} {r['state_mb']:>9} {r['peak_rss_mb']:>12} "
-              f"{r['step_rss_mb']:>12} {r['step_ms']:>9} {r['env_steps_per_s']:>12}")
+              f"{r['step_rss_mb']:>12} {r['step_ms']:>9} "
+              f"{r['step_ms_min']:>8} {r['env_steps_per_s']:>12}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
