@@ -32,7 +32,11 @@ METRIC_FIELDS = ["step", "train_loss", "train_acc", "link_inference_acc", "first
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to ``min_lr_ratio * lr`` at ``config.steps``."""
+    """Linear warm-up, then cosine decay to ``min_lr_ratio * lr`` at ``config.steps``; or TEM's
+    ``lr_min + (lr - lr_min) 0.5^(step / 4000)`` with ``lr_schedule='tem'``."""
+    if config.lr_schedule == "tem":
+        low = config.min_lr_ratio * config.lr
+        return low + (config.lr - low) * 0.5 ** (step / 4000)
     if step < config.warmup:
         return config.lr * (step + 1) / config.warmup
     progress = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))

@@ -16,9 +16,9 @@ def option(default, help: str):
 class TrainConfig:
     """Everything a training run needs; saved as ``config.json`` in the run directory."""
 
-    preset: str = option("quick", "named set of defaults: quick | paper")
-    model: str = option("temt", "model: temt")
-    memory: str = option("attention", "hippocampal memory backend: attention | sdm")
+    preset: str = option("quick", "named set of defaults: quick | paper | tem")
+    model: str = option("temt", "model: temt | tem")
+    memory: str = option("attention", "hippocampal memory backend: attention | sdm | hebbian (tem only)")
     world: str = option("square", "training world family, KIND[:SIZES], e.g. square:8-11, hex, periodic-square")
     n_objects: int = option(45, "number of distinct objects per world")
     batch: int = option(64, "walks per batch (independent worlds)")
@@ -28,6 +28,8 @@ class TrainConfig:
     lr: float = option(2e-3, "peak learning rate (Adam)")
     warmup: int = option(20, "steps of linear learning-rate warm-up")
     min_lr_ratio: float = option(0.05, "final learning rate / peak under the cosine decay")
+    lr_schedule: str = option("cosine", "cosine (warm-up, cosine decay) | tem (lr_min + (lr - lr_min) 0.5^(step/4000), "
+                                        "lr_min = min_lr_ratio lr)")
     grad_clip: float = option(1.0, "clip the gradient norm to this value (0: off)")
     module_sizes: tuple[int, ...] = option((32,), "position-code module sizes, comma-separated")
     action_matrices: str = option("orthogonal_tied", "free | orthogonal | orthogonal_tied")
@@ -42,6 +44,7 @@ class TrainConfig:
     sdm_top_k: int = option(16, "SDM memory: neurons each key/query activates (activation topk)")
     sdm_radius: float = option(12.0, "SDM memory: Hamming radius d (binary; threshold: cosine >= 1 - 2d/key_dim)")
     sdm_beta: float = option(16.0, "SDM memory: initial beta of active-neuron weights exp(beta (cos - 1))")
+    tem_eta_ramp: int = option(16000, "tem: steps over which the Hebbian rate eta ramps up to 0.5 (port: 16000)")
     persistence: float = option(0.0, "walk policy: probability of repeating the previous action")
     approach: float = option(0.0, "walk policy: probability of stepping toward a target object")
     eval_every: int = option(100, "evaluate link inference every N steps (0: only at the end)")
@@ -68,6 +71,9 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0 and min_lr_ratio in [0, 1], got {self.lr}, {self.min_lr_ratio}")
         if self.eval_walk_length < 1 or self.beta <= 0:
             raise ValueError("eval_walk_length must be >= 1 and beta > 0")
+        if self.lr_schedule not in ("cosine", "tem") or self.tem_eta_ramp < 1:
+            raise ValueError(f"lr_schedule must be cosine or tem and tem_eta_ramp >= 1, got {self.lr_schedule!r}, "
+                             f"{self.tem_eta_ramp}")
         if self.device not in ("cpu", "cuda", "auto"):
             raise ValueError(f"device must be cpu, cuda or auto, got {self.device!r}")
         if not self.module_sizes or min(self.module_sizes) < 1:
@@ -78,6 +84,12 @@ PRESETS: dict[str, dict] = {
     "quick": {},
     "paper": {"batch": 64, "walk_length": 1000, "steps": 20000, "lr": 1e-3, "warmup": 200,
               "eval_every": 1000, "checkpoint_every": 1000, "out": "runs/paper"},
+    # TEM (Whittington et al. 2020) with the public port's training defaults, except walk length and
+    # eta ramp: the port walks 500-6,000 steps per world, we walk 100 (see README, "--model tem").
+    "tem": {"model": "tem", "memory": "hebbian", "world": "square:5", "batch": 16, "window": 20, "walk_length": 100,
+            "steps": 20000, "lr": 9.4e-4, "min_lr_ratio": 8e-5 / 9.4e-4, "lr_schedule": "tem", "warmup": 0,
+            "grad_clip": 2.0, "tem_eta_ramp": 200, "eval_every": 50, "eval_worlds": 16, "eval_walk_length": 300,
+            "checkpoint_every": 50, "out": "runs/tem"},
 }
 
 

@@ -11,9 +11,10 @@ import torch
 from envs import World, make_worlds
 from tem.config import TrainConfig, make_config
 from tem.memory import MEMORIES
+from tem.tem import TEM, TEMConfig
 from tem.temt import TEMt, TEMtConfig
 
-MODELS = ("temt",)
+MODELS = ("temt", "tem")
 CHECKPOINT = "checkpoint.pt"
 
 
@@ -31,6 +32,11 @@ def build_model(config: TrainConfig, world: World) -> torch.nn.Module:
         raise ValueError(f"unknown model {config.model!r}; choose one of {', '.join(MODELS)}")
     if config.memory not in MEMORIES:
         raise ValueError(f"unknown memory {config.memory!r}; choose one of {', '.join(MEMORIES)}")
+    if config.model == "tem":
+        if config.memory != "hebbian":
+            raise ValueError(f"model tem has its own Hebbian memory: use --memory hebbian, not {config.memory!r}")
+        return TEM(TEMConfig(n_objects=config.n_objects, n_actions=world.n_actions, stay_actions=world.stay_actions,
+                             memory_cap=config.memory_cap, eta_ramp=config.tem_eta_ramp))
     return TEMt(TEMtConfig(
         n_objects=config.n_objects, n_actions=world.n_actions,
         inverse_actions=tuple(int(a) for a in world.inverse_actions), stay_actions=world.stay_actions,

@@ -1,9 +1,10 @@
 """Hippocampal memories behind one interface (:class:`Memory`)."""
 from tem.memory.attention import AttentionMemory
 from tem.memory.base import Memory, MemoryOutput, MemoryState
+from tem.memory.hebbian import HebbianMemory
 from tem.memory.sdm import SDMMemory
 
-MEMORIES = ("attention", "sdm")
+MEMORIES = ("attention", "sdm", "hebbian")
 
 
 def make_memory(name: str, key_dim: int, value_dim: int, *, beta: float = 1.0, log_scale: bool = True,
@@ -17,7 +18,9 @@ def make_memory(name: str, key_dim: int, value_dim: int, *, beta: float = 1.0, l
             raise ValueError("memory_cap does not apply to the SDM memory (its size is fixed); leave it at 0")
         return SDMMemory(key_dim, value_dim, n_neurons=sdm_neurons, activation=sdm_activation, top_k=sdm_top_k,
                          radius=sdm_radius, beta=sdm_beta)
+    if name == "hebbian":
+        raise ValueError("the hebbian memory is TEM's (--model tem --memory hebbian); TEM-t reads attention or sdm")
     raise ValueError(f"unknown memory {name!r}; choose one of {', '.join(MEMORIES)}")
 
 
-__all__ = ["MEMORIES", "AttentionMemory", "Memory", "MemoryOutput", "MemoryState", "SDMMemory", "make_memory"]
+__all__ = ["MEMORIES", "AttentionMemory", "HebbianMemory", "Memory", "MemoryOutput", "MemoryState", "SDMMemory", "make_memory"]

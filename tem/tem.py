@@ -1,0 +1,346 @@
+"""TEM, the Tolman-Eichenbaum Machine (Whittington et al., Cell 2020), with an efficient Hebbian memory.
+
+Defaults are those of the public PyTorch port (DESIGN §3.2). Per step ``t`` of a walk:
+
+1. path integration ``g_path = clamp(g_{t-1} + g_{t-1} D(a_t), -1, 1)`` (learned ``g_init`` at a walk
+   start) with uncertainty ``sigma_path = MLP(g_{t-1})``;
+2. the observation, two-hot compressed (``n_x_c`` dims) and filtered per module at learned rates,
+   queries the inference memory: ``p_x = attractor(x_)``; ``g_mem = MLP(sum_x p_x)`` and its
+   uncertainty from the memory's quality give the precision-weighted ``g_inf``;
+3. ``p_inf = f(g_inf,sub (x) x_)`` per module (hippocampal conjunction);
+4. generative path: ``p`` retrieved from the generative memory with ``g_inf`` and with ``g_path``;
+   ``x`` predicted three ways (from ``p_inf``, from ``p(g_inf)``, from ``p(g_path)``);
+5. Hebbian writes ``(p_inf +- p(g_inf))`` into the generative memory and ``(p_inf +- p_x)`` into the
+   inference memory.
+
+Only the prediction from ``g_path`` (and the memories of steps ``< t``) is a prediction of the
+observation at ``t``: ``p_inf`` and ``g_inf`` already use it. So ``logits`` (what evaluation scores)
+is that one (the port's ``x_gen``/"gt"); the other two only enter the losses.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tem.memory.base import map_state
+from tem.memory.hebbian import FORGOTTEN, HebbianMemory, hippocampal_activation
+from tem.tem_modules import BlockMLP, Transition, two_hot_codes
+
+LOSS_NAMES = ("p_g", "p_x", "x_gen", "x_g", "x_p", "g", "reg_g", "reg_p")
+
+
+@dataclass(frozen=True)
+class TEMConfig:
+    """Architecture and schedules of TEM (defaults: the public PyTorch port's)."""
+
+    n_objects: int = 45
+    """number of object ids."""
+    n_actions: int = 4
+    """number of actions of the world family."""
+    stay_actions: tuple[int, ...] = ()
+    """actions that keep the agent in place (zero action vector, as the port's stand-still)."""
+    g_sizes: tuple[int, ...] = (30, 30, 24, 18, 18)
+    """MEC units per frequency module, high frequency first."""
+    g_sub_sizes: tuple[int, ...] = (10, 10, 8, 6, 6)
+    """MEC units per module that index the hippocampus (the first ones of each module)."""
+    frequencies: tuple[float, ...] = (0.99, 0.3, 0.09, 0.03, 0.01)
+    """initial sensory filtering rate of each module (learned)."""
+    n_x_c: int = 10
+    """compressed (two-hot) sensory dimension."""
+    transition_hidden: int = 20
+    """hidden units of each module's action MLP."""
+    kappa: float = 0.8
+    """attractor decay: h <- f(kappa h + h M)."""
+    inference_iterations: tuple[int, ...] = (5, 5, 5, 5, 5)
+    """attractor iterations per module, inference memory."""
+    generative_iterations: tuple[int, ...] = (5, 4, 3, 2, 1)
+    """attractor iterations per module, generative memory (fewer for low frequencies)."""
+    eta: float = 0.5
+    """Hebbian learning rate, reached after ``eta_ramp`` steps."""
+    eta_ramp: int = 16000
+    """gradient steps over which eta rises linearly from 0."""
+    lam: float = 0.9999
+    """Hebbian decay lambda, reached after ``lambda_ramp`` steps."""
+    lambda_ramp: int = 200
+    """gradient steps over which lambda rises linearly from 0."""
+    loss_weights: tuple[float, ...] = (1, 1, 1, 1, 1, 1, 0.01, 0.02)
+    """weights of p_g, p_x, x_gen, x_g, x_p, g, reg_g, reg_p."""
+    latent_ramp: int = 2000
+    """steps over which the p_g, p_x and g losses ramp up."""
+    reg_g_ramp: int = 40_000_000
+    """steps over which the g regulariser ramps down."""
+    reg_p_ramp: int = 4000
+    """steps over which the p regulariser ramps down."""
+    p2g_offset: float = 10000.0
+    """offset added to the memory-inferred g's sigma early in training, times ``offset_scale(step)``."""
+    p2g_half: int = 400
+    """step at which the offset scale is 0.5 (sigmoid)."""
+    p2g_width: int = 200
+    """width of the offset-scale sigmoid, in steps."""
+    g_init_std: float = 0.5
+    """std of the initial g and its log-sigma (truncated normal)."""
+    g_mem_std: float = 0.1
+    """std of the output layer of the memory -> g MLP."""
+    memory_cap: int = 0
+    """keep at most this many recent memories per walk (0: the whole walk)."""
+    dense_after: int = 256
+    """fold the carried memories into a dense (clamped) matrix once more than this many are stored (0: never)."""
+
+    def __post_init__(self):
+        n = len(self.g_sizes)
+        if not n or any(len(v) != n for v in (self.g_sub_sizes, self.frequencies, self.inference_iterations,
+                                              self.generative_iterations)):
+            raise ValueError("g_sizes, g_sub_sizes, frequencies and the iteration counts need one entry per module")
+        if any(s > g for s, g in zip(self.g_sub_sizes, self.g_sizes)) or min(self.g_sub_sizes) < 1:
+            raise ValueError(f"g_sub_sizes must be in 1..g_sizes, got {self.g_sub_sizes} for {self.g_sizes}")
+        if len(self.loss_weights) != len(LOSS_NAMES):
+            raise ValueError(f"loss_weights needs {len(LOSS_NAMES)} entries ({', '.join(LOSS_NAMES)})")
+
+
+class TEMOutput(NamedTuple):
+    """``logits (B, T, n_objects)`` predicted from path integration and memory (scored by
+    evaluation), ``position (B, T, sum(g_sizes))`` = inferred g, ``memory_activity (B, T, n_p)``
+    = inferred p (or None), the ``state`` after the window, and ``terms``: what the losses need."""
+
+    logits: torch.Tensor
+    position: torch.Tensor
+    memory_activity: torch.Tensor | None
+    state: dict
+    terms: dict
+
+
+def _ramp(step: int, steps: int) -> float:
+    return min((step + 1) / steps, 1.0)
+
+
+class TEM(nn.Module):
+    """TEM with a Hebbian hippocampus stored as vectors (see :mod:`tem.memory.hebbian`).
+
+    ``self.memory`` is the generative memory (its ``n_units`` = hippocampal cells p), and
+    ``self.inference_memory`` the one queried by sensation. The schedules (eta, lambda, the p->g
+    offset, the loss weights) depend on the gradient step: :meth:`losses` records it in the buffer
+    ``schedule_step``, which the next :meth:`forward` uses (so checkpoints carry it).
+    """
+
+    def __init__(self, config: TEMConfig):
+        super().__init__()
+        self.config = c = config
+        n_modules = len(c.g_sizes)
+        p_sizes = tuple(s * c.n_x_c for s in c.g_sub_sizes)
+        self.memory = HebbianMemory(p_sizes, hierarchical=True, cap=c.memory_cap, dense_after=c.dense_after)
+        self.inference_memory = HebbianMemory(p_sizes, hierarchical=False, cap=c.memory_cap, dense_after=c.dense_after)
+        self.register_buffer("schedule_step", torch.zeros((), dtype=torch.long))
+        self._indices(c, p_sizes)
+        self.transition = Transition(c.n_actions, c.g_sizes, c.transition_hidden, c.stay_actions)
+        self.g_init = nn.Parameter(nn.init.trunc_normal_(torch.empty(sum(c.g_sizes)), std=c.g_init_std,
+                                                         a=-2 * c.g_init_std, b=2 * c.g_init_std))
+        self.logsig_g_init = nn.Parameter(nn.init.trunc_normal_(torch.empty(sum(c.g_sizes)), std=c.g_init_std,
+                                                                a=-2 * c.g_init_std, b=2 * c.g_init_std))
+        double = tuple(2 * g for g in c.g_sizes)
+        self.sigma_path = BlockMLP(c.g_sizes, double, c.g_sizes, torch.tanh, torch.exp)
+        self.mu_g_mem = BlockMLP(c.g_sub_sizes, double, c.g_sizes, out_std=c.g_mem_std)
+        self.sigma_g_mem = BlockMLP((2,) * n_modules, double, c.g_sizes, torch.tanh, torch.exp)
+        freq = torch.tensor(c.frequencies)
+        self.alpha = nn.Parameter(torch.log(freq / (1 - freq)))  # filtering rates, through a sigmoid
+        self.w_p = nn.Parameter(torch.ones(n_modules))  # sensory weight per module, through a sigmoid
+        self.w_x = nn.Parameter(torch.tensor(1.0))
+        self.b_x = nn.Parameter(torch.zeros(c.n_x_c))
+        self.decompress = nn.Sequential(nn.Linear(c.n_x_c, 20 * c.n_x_c), nn.ELU(), nn.Linear(20 * c.n_x_c, c.n_objects))
+        for layer in (self.decompress[0], self.decompress[2]):
+            nn.init.xavier_normal_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        self.register_buffer("two_hot", two_hot_codes(c.n_objects, c.n_x_c), persistent=False)
+
+    def _indices(self, c: TEMConfig, p_sizes: tuple[int, ...]) -> None:
+        """Fixed maps between g, g_sub, x (per module) and p = flatten(g_sub (x) x) per module, in the
+        memory's padded layout (entry ``f * S + i * n_x_c + j`` = g_sub unit i, x unit j of module f)."""
+        n_modules, nx, S = len(c.g_sizes), c.n_x_c, self.memory.module_width
+        P, G, Gs = self.memory.width, sum(c.g_sizes), sum(c.g_sub_sizes)
+        g_to_p, x_to_p, p_to_gsub = torch.zeros(G, P), torch.zeros(n_modules * nx, P), torch.zeros(P, Gs)
+        for f in range(n_modules):
+            for u in range(p_sizes[f]):
+                i, j = divmod(u, nx)
+                g_to_p[sum(c.g_sizes[:f]) + i, f * S + u] = 1.0
+                x_to_p[f * nx + j, f * S + u] = 1.0
+                p_to_gsub[f * S + u, sum(c.g_sub_sizes[:f]) + i] = 1.0
+        self.register_buffer("g_to_p", g_to_p, persistent=False)  # (G, P): g_sub repeated over x
+        self.register_buffer("x_to_p", x_to_p, persistent=False)  # (F * n_x_c, P): x tiled over g_sub
+        self.register_buffer("sum_over_x", p_to_gsub, persistent=False)  # (P, Gs)
+        g_module = torch.repeat_interleave(torch.arange(n_modules), torch.tensor(c.g_sizes))
+        self.register_buffer("g_module", F.one_hot(g_module, n_modules).float(), persistent=False)  # (G, F)
+        self.n_p0 = p_sizes[0]
+        unit_module = torch.arange(P) // S
+        for name, iterations in (("inference", c.inference_iterations), ("generative", c.generative_iterations)):
+            unit_iterations = torch.tensor(iterations)[unit_module]
+            masks = [unit_iterations > i for i in range(max(iterations))]
+            setattr(self, f"_{name}_masks", [None if bool(m.all()) else m for m in masks])
+
+    # ---- schedules (functions of the gradient step) ----
+    def schedule(self, step: int) -> dict[str, float]:
+        """eta, lambda and the p->g offset scale at gradient step ``step`` (the port's ramps)."""
+        c = self.config
+        return {"eta": c.eta * _ramp(step, c.eta_ramp), "lam": c.lam * _ramp(step, c.lambda_ramp),
+                "offset": 1.0 / (1.0 + math.exp(min((step - c.p2g_half) / c.p2g_width, 50.0)))}
+
+    def loss_weights(self, step: int) -> dict[str, float]:
+        """Weight of each named loss at gradient step ``step``."""
+        c, w = self.config, dict(zip(LOSS_NAMES, self.config.loss_weights))
+        latent = _ramp(step, c.latent_ramp)
+        return {"p_g": w["p_g"] * latent, "p_x": w["p_x"] * latent * (1 - self.schedule(step)["offset"]),
+                "x_gen": w["x_gen"], "x_g": w["x_g"], "x_p": w["x_p"], "g": w["g"] * latent,
+                "reg_g": w["reg_g"] * (1 - _ramp(step, c.reg_g_ramp)),
+                "reg_p": w["reg_p"] * (1 - _ramp(step, c.reg_p_ramp))}
+
+    # ---- state ----
+    def initial_state(self, batch_size: int, device="cpu") -> dict:
+        """State of ``batch_size`` slots that all start a new walk."""
+        n_modules = len(self.config.g_sizes)
+        return {"g": self.g_init.detach().expand(batch_size, -1).clone().to(device),
+                "x": torch.zeros(batch_size, n_modules, self.config.n_x_c, device=device),
+                "memory": {"generative": self.memory.initial_state(batch_size, device),
+                           "inference": self.inference_memory.initial_state(batch_size, device)}}
+
+    @staticmethod
+    def detach_state(state: dict) -> dict:
+        """Cut the autograd graph between truncated-BPTT windows."""
+        return map_state(torch.Tensor.detach, state)
+
+    # ---- pieces ----
+    def predict_x(self, p0: torch.Tensor) -> torch.Tensor:
+        """Logits ``(..., n_objects)`` from the first (highest-frequency) module of p ``(..., n_p0)``."""
+        x = p0.unflatten(-1, (-1, self.config.n_x_c)).sum(-2)  # sum over g: (..., n_x_c)
+        return self.decompress(self.w_x * x + self.b_x)
+
+    def sensory(self, obs: torch.Tensor, x_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Filtered sensation per module ``(B, T, F, n_x_c)`` and, tiled into p space, the memory
+        query / conjunction input ``x_ (B, T, P)``."""
+        rate = torch.sigmoid(self.alpha)[:, None]  # (F, 1)
+        code = self.two_hot[obs]  # (B, T, n_x_c)
+        filtered, x = [], x_prev
+        for t in range(obs.shape[1]):
+            x = (1 - rate) * x + rate * code[:, t, None]
+            filtered.append(x)
+        filtered = torch.stack(filtered, 1)  # (B, T, F, n_x_c)
+        normalised = F.normalize(F.relu(filtered - filtered.mean(-1, keepdim=True)), dim=-1)
+        weighted = torch.sigmoid(self.w_p)[:, None] * normalised
+        return filtered, weighted.flatten(-2) @ self.x_to_p
+
+    def _g_to_p(self, g: torch.Tensor) -> torch.Tensor:
+        """g ``(..., G)`` -> its subsampled units repeated over x, in p space ``(..., P)``."""
+        return g @ self.g_to_p
+
+    def losses(self, output: TEMOutput, obs: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """The eight TEM losses (mean per step and walk) and ``total`` = the weighted sum over the
+        window's steps, averaged over walks (the port's). Records ``step + 1`` for the next forward."""
+        self.schedule_step.fill_(step + 1)
+        d = output.terms
+        sq = lambda a, b: 0.5 * (a - b).pow(2).sum(-1)  # noqa: E731
+        ce = lambda logits: F.cross_entropy(logits.flatten(0, 1), obs.flatten(), reduction="none")  # noqa: E731
+        terms = {"p_g": sq(d["p_inf"], d["p_g_inf"]), "p_x": sq(d["p_inf"], d["p_x"]),
+                 "x_gen": ce(output.logits), "x_g": ce(d["logits_g"]), "x_p": ce(d["logits_p"]),
+                 "g": sq(d["g_inf"], d["g_path"]), "reg_g": d["g_inf"].pow(2).sum(-1), "reg_p": d["p_inf"].abs().sum(-1)}
+        weights = self.loss_weights(step)
+        out = {name: value.mean() for name, value in terms.items()}
+        out["total"] = obs.shape[1] * sum(weights[name] * out[name] for name in LOSS_NAMES)
+        return out
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, new_world: torch.Tensor, state: dict,
+                return_activity: bool = False, step: int | None = None) -> TEMOutput:
+        """Run one window.
+
+        Args:
+            obs: ``(B, T)`` int64 object ids. action: ``(B, T)`` int64, -1 at a walk's first step.
+            new_world: ``(B,)`` bool, slots whose walk starts at this window (state reset).
+            state: from :meth:`initial_state` or the previous window.
+            step: gradient step for the schedules (default: the one recorded by :meth:`losses`).
+        """
+        c = self.config
+        B, T = obs.shape
+        sched = self.schedule(int(self.schedule_step) if step is None else step)
+        eta, lam = sched["eta"], sched["lam"]
+        reset = new_world[:, None]
+        g_prev = torch.where(reset, self.g_init, state["g"])
+        x_prev = torch.where(reset[:, :, None], 0.0, state["x"])
+        gen_state = self.memory.reset(state["memory"]["generative"], new_world)
+        inf_state = self.inference_memory.reset(state["memory"]["inference"], new_world)
+        filtered, x_p = self.sensory(obs, x_prev)  # (B, T, F, n_x_c), (B, T, P)
+        x_query = x_p[:, :, None]  # (B, T, 1, P)
+        D = self.transition.matrices()  # (G, (A + 1) * G)
+        a_index = torch.where(action < 0, self.config.n_actions, action)  # (B, T)
+        starts = (action < 0).any(0).tolist()
+        sigma_w, mu_mem_w, sigma_mem_w = self.sigma_path.weights(), self.mu_g_mem.weights(), self.sigma_g_mem.weights()
+        sigma_init = self.logsig_g_init.exp()
+        onehot = F.one_hot(obs, c.n_objects).float()
+        offset = sched["offset"] * c.p2g_offset
+        win = {k: [] for k in ("gen_k", "gen_v", "inf_k", "inf_v")}
+        rec = {k: [] for k in ("g_path", "g_inf", "p_inf", "p_x", "p_gen")}
+        for t in range(T):
+            # 1. path integration
+            delta = (g_prev @ D).view(B, -1, self.transition.G).gather(1, a_index[:, t, None, None].expand(-1, 1, self.transition.G))[:, 0]
+            g_path = (g_prev + delta).clamp(-1, 1)
+            sigma_path = self.sigma_path.apply(g_prev, sigma_w)
+            if starts[t]:
+                start = (action[:, t] < 0)[:, None]
+                g_path = torch.where(start, self.g_init, g_path)
+                sigma_path = torch.where(start, sigma_init, sigma_path)
+            # 2. inference memory: sensation -> p_x -> g_mem; precision-weighted merge
+            parts = self._stored(self.inference_memory, inf_state, win["inf_k"], win["inf_v"], t, eta, lam)
+            p_x = self.inference_memory.attractor(x_query[:, t], parts, c.kappa, self._inference_masks,
+                                                  self._dense(inf_state, t, lam))[:, 0]  # (B, P)
+            mu_raw = self.mu_g_mem.apply(p_x @ self.sum_over_x, mu_mem_w)  # (B, G)
+            with torch.no_grad():
+                error = 0.5 * (onehot[:, t] - self.predict_x(p_x[:, : self.n_p0]).softmax(-1)).pow(2).sum(-1)
+            quality = torch.stack([mu_raw.pow(2) @ self.g_module, error[:, None].expand(-1, self.g_module.shape[1])], -1)
+            sigma_mem = self.sigma_g_mem.apply(quality.flatten(1), sigma_mem_w) + offset
+            precision_path, precision_mem = sigma_path.pow(-2), sigma_mem.pow(-2)
+            g_inf = (g_path * precision_path + mu_raw.clamp(-1, 1) * precision_mem) / (precision_path + precision_mem)
+            # 3. hippocampal conjunction
+            p_inf = hippocampal_activation(self._g_to_p(g_inf) * x_p[:, t])
+            # 4. generative memory, queried with g_inf and with g_path
+            parts = self._stored(self.memory, gen_state, win["gen_k"], win["gen_v"], t, eta, lam)
+            p_gen = self.memory.attractor(self._g_to_p(torch.stack([g_inf, g_path], 1)), parts, c.kappa,
+                                          self._generative_masks, self._dense(gen_state, t, lam))  # (B, 2, P)
+            # 5. Hebbian writes (read by later steps)
+            win["gen_k"].append(p_inf + p_gen[:, 0])
+            win["gen_v"].append(p_inf - p_gen[:, 0])
+            win["inf_k"].append(p_inf + p_x)
+            win["inf_v"].append(p_inf - p_x)
+            for name, value in (("g_path", g_path), ("g_inf", g_inf), ("p_inf", p_inf), ("p_x", p_x), ("p_gen", p_gen)):
+                rec[name].append(value)
+            g_prev = g_inf
+        rec = {name: torch.stack(values, 1) for name, values in rec.items()}  # (B, T, ...)
+        logits = self.predict_x(torch.cat([rec["p_inf"][:, :, None], rec["p_gen"]], 2)[..., : self.n_p0])  # (B, T, 3, n_x)
+        window_weights = eta * lam ** torch.arange(T - 1, -1, -1, dtype=torch.float, device=obs.device)  # (T,)
+        memory = {"generative": self.memory.append(gen_state, torch.stack(win["gen_k"], 1), torch.stack(win["gen_v"], 1),
+                                                   window_weights, lam ** T),
+                  "inference": self.inference_memory.append(inf_state, torch.stack(win["inf_k"], 1),
+                                                            torch.stack(win["inf_v"], 1), window_weights, lam ** T)}
+        terms = {"p_inf": rec["p_inf"], "p_x": rec["p_x"], "p_g_inf": rec["p_gen"][:, :, 0], "g_inf": rec["g_inf"],
+                 "g_path": rec["g_path"], "logits_p": logits[:, :, 0], "logits_g": logits[:, :, 1]}
+        new_state = {"g": g_prev, "x": filtered[:, -1], "memory": memory}
+        activity = self.memory.unpad(rec["p_inf"]) if return_activity else None
+        return TEMOutput(logits[:, :, 2], rec["g_inf"], activity, new_state, terms)
+
+    @staticmethod
+    def _dense(state: dict, t: int, lam: float) -> torch.Tensor | None:
+        """The folded part of a memory at window step ``t`` (None while there is none)."""
+        return state["dense"] * lam ** t if state["dense"].numel() else None
+
+    def _stored(self, memory: HebbianMemory, state: dict, keys: list, values: list, t: int, eta: float,
+                lam: float) -> list:
+        """The memories readable at window step ``t``, :meth:`HebbianMemory.prepare`-d: the carried
+        ones with weights ``strength lam^t`` and this window's steps ``tau < t`` with ``eta lam^(t-1-tau)``
+        (``M_{t-1}`` of the dense formula)."""
+        carried = state["strength"] * lam ** t
+        parts = [memory.prepare(state["keys"], state["values"], torch.where(carried < FORGOTTEN, 0.0, carried))]
+        if t > 0:
+            own = eta * lam ** torch.arange(t - 1, -1, -1, dtype=carried.dtype, device=carried.device)
+            own = torch.where(own < FORGOTTEN, 0.0, own).expand(carried.shape[0], t)
+            parts.append(memory.prepare(memory.to_modules(torch.stack(keys, 1)),
+                                        memory.to_modules(torch.stack(values, 1)), own))
+        return parts

@@ -1,0 +1,175 @@
+"""TEM (Whittington et al. 2020): shapes, causality, window carry-over, resets, losses, training,
+resume and the analysis commands on a tem run."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import train
+from envs import WalkSampler, make_worlds
+from tem.config import make_config
+from tem.run import build_model
+from tem.tem import LOSS_NAMES, TEM, TEMConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+SQUARE = make_worlds("square:4")[0]
+TINY = dict(n_objects=10, n_actions=4, g_sizes=(6, 6), g_sub_sizes=(3, 3), frequencies=(0.99, 0.3), n_x_c=5,
+            inference_iterations=(3, 3), generative_iterations=(3, 2), eta_ramp=1, lambda_ramp=1)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """TEM runs many small sequential ops: one thread avoids OpenMP stalls on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_model(**overrides) -> TEM:
+    torch.manual_seed(0)
+    return TEM(TEMConfig(**{**TINY, **overrides}))
+
+
+def random_window(B=3, T=10, seed=0, walk=None):
+    sampler = WalkSampler([SQUARE], B, T, walk or 4 * T, n_objects=10, seed=seed, stagger=False)
+    batch = sampler.next_window()
+    return tuple(torch.as_tensor(x) for x in (batch.obs, batch.action, batch.new_world))
+
+
+def test_shapes_state_and_losses():
+    model = tiny_model()
+    obs, action, new_world = random_window()
+    out = model(obs, action, new_world, model.initial_state(3), return_activity=True)
+    assert out.logits.shape == (3, 10, 10)
+    assert out.position.shape == (3, 10, 12)
+    assert out.memory_activity.shape == (3, 10, model.memory.n_units) and model.memory.n_units == 30
+    assert out.state["memory"]["generative"]["keys"].shape == (3, 2, 10, 15)
+    losses = model.losses(out, obs, step=0)
+    assert set(losses) == {*LOSS_NAMES, "total"} and all(torch.isfinite(v) for v in losses.values())
+    losses["total"].backward()
+    assert model.schedule_step.item() == 1  # the next forward uses step 1's eta / lambda
+
+
+def test_default_configuration_is_the_ports():
+    model = TEM(TEMConfig())
+    assert model.memory.n_units == 400 and model.config.g_sizes == (30, 30, 24, 18, 18)
+    weights = model.loss_weights(10**9)
+    assert [weights[n] for n in LOSS_NAMES] == pytest.approx([1, 1, 1, 1, 1, 1, 0.01 * (1 - 1), 0], abs=1e-6)
+    assert model.schedule(0)["eta"] == pytest.approx(0.5 / 16000) and model.schedule(10**6)["lam"] == 0.9999
+
+
+@pytest.mark.parametrize("return_activity", [False, True])
+def test_prediction_at_t_ignores_observations_from_t_on(return_activity):
+    model = tiny_model()
+    obs, action, new_world = random_window(T=12)
+    state = model.initial_state(3)
+    reference = model(obs, action, new_world, state, return_activity).logits
+    for t in (0, 5, 11):
+        changed = obs.clone()
+        changed[:, t:] = (changed[:, t:] + 3) % 10
+        logits = model(changed, action, new_world, state, return_activity).logits
+        torch.testing.assert_close(logits[:, : t + 1], reference[:, : t + 1])
+        if t < 11:
+            assert not torch.allclose(logits[:, t + 1:], reference[:, t + 1:])
+
+
+@pytest.mark.parametrize("dense_after", [0, 3])
+def test_two_windows_equal_one(dense_after):
+    """Carrying the memory vectors (or their dense fold) across windows changes nothing."""
+    model = tiny_model(dense_after=dense_after)
+    obs, action, new_world = random_window(T=12, walk=24)
+    whole = model(obs, action, new_world, model.initial_state(3))
+    first = model(obs[:, :5], action[:, :5], new_world, model.initial_state(3))
+    second = model(obs[:, 5:], action[:, 5:], torch.zeros_like(new_world), model.detach_state(first.state))
+    torch.testing.assert_close(torch.cat([first.logits, second.logits], 1), whole.logits, atol=1e-5, rtol=1e-4)
+
+
+def test_new_world_resets_the_slot():
+    model = tiny_model()
+    obs, action, new_world = random_window()
+    out = model(obs, action, new_world, model.initial_state(3))
+    fresh = model(obs, action, torch.ones(3, dtype=torch.bool), model.initial_state(3)).logits
+    again = model(obs, action, torch.tensor([True, False, False]), out.state).logits
+    torch.testing.assert_close(again[0], fresh[0])
+    assert not torch.allclose(again[1], fresh[1])
+
+
+def test_tiny_training_beats_chance_on_revisits():
+    from analysis.evaluate import evaluate
+
+    model = tiny_model(eta_ramp=1, p2g_half=0, p2g_width=20)
+    worlds = make_worlds("square:4")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    sampler = WalkSampler(worlds, 16, 10, 40, n_objects=10, seed=0)
+    state = model.initial_state(16)
+    for step in range(80):
+        batch = sampler.next_window()
+        obs, action, new_world = (torch.as_tensor(x) for x in (batch.obs, batch.action, batch.new_world))
+        out = model(obs, action, new_world, state)
+        loss = model.losses(out, obs, step)["total"]
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+        optimizer.step()
+        state = model.detach_state(out.state)
+    scores = evaluate(model.eval(), worlds, 8, 60, n_objects=10, window=20, seed=1)
+    assert scores["node_visited_acc"] > 0.15  # chance is 0.1 (0.21 here; 0.23 after 120 steps)
+    assert np.isfinite(scores["first_visit_acc"])
+
+
+def test_build_model_refuses_other_memories_and_maps_the_world():
+    world = make_worlds("square:4", stay_action=True)[0]
+    with pytest.raises(ValueError, match="--memory hebbian"):
+        build_model(make_config({"model": "tem", "memory": "attention"}), world)
+    with pytest.raises(ValueError, match="--model tem"):
+        build_model(make_config({"model": "temt", "memory": "hebbian"}), world)
+    model = build_model(make_config({"preset": "tem"}), world)
+    assert isinstance(model, TEM) and model.config.n_actions == 5 and model.config.stay_actions == world.stay_actions
+    config = make_config({"preset": "tem"})
+    assert train.learning_rate(0, config) == pytest.approx(9.4e-4)
+    assert train.learning_rate(4000, config) == pytest.approx(8e-5 + (9.4e-4 - 8e-5) / 2)
+
+
+TINY_RUN = ["--model", "tem", "--memory", "hebbian", "--batch", "4", "--window", "5", "--walk-length", "15",
+            "--world", "square:3", "--n-objects", "6", "--eval-every", "0", "--eval-walk-length", "20",
+            "--eval-worlds", "2", "--final-eval-worlds", "2", "--threads", "1", "--checkpoint-every", "100"]
+
+
+def test_interrupted_and_resumed_tem_run_matches_uninterrupted(tmp_path, monkeypatch):
+    def run(name, *args):
+        return train.main(TINY_RUN + ["--out", str(tmp_path / name), "--steps", "6", "--no-analysis", *args])
+
+    assert run("full") == 0
+    original = train.Run.train_step
+
+    def interrupt_at_step_3(self):
+        if self.step == 3:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(train.Run, "train_step", interrupt_at_step_3)
+    assert run("cut") == 130
+    monkeypatch.setattr(train.Run, "train_step", original)
+    assert train.main(["--resume", str(tmp_path / "cut"), "--no-analysis"]) == 0
+    full, cut = (torch.load(tmp_path / n / "checkpoint.pt", weights_only=False)["model"] for n in ("full", "cut"))
+    assert full.keys() == cut.keys()
+    for key in full:
+        assert torch.equal(full[key], cut[key]), key
+
+
+def test_analysis_commands_work_on_a_tem_run(tmp_path):
+    from analysis.cli import ratemaps_run
+
+    out = tmp_path / "tem"
+    assert train.main(TINY_RUN + ["--out", str(out), "--steps", "2", "--no-analysis"]) == 0
+    result = subprocess.run([sys.executable, "-m", "analysis", "evaluate", str(out), "--worlds", "2", "--walk-length", "30"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "link_inference_acc" in json.loads((out / "eval.json").read_text())
+    maps = ratemaps_run(out, world="square:4", walk_length=200, n_hpc_units=8, n_shuffles=3, progress=False)
+    assert json.loads((out / "ratemaps.json").read_text())["world"] == maps["world"]
