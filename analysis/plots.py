@@ -75,37 +75,34 @@ def plot_node_map(values: np.ndarray, world, *, ax=None, cmap="viridis", title: 
     return fig, ax
 
 
-def plot_node_maps(maps: np.ndarray, world, *, titles=None, ncols: int = 8, cmap="viridis", suptitle=None):
-    """A grid of :func:`plot_node_map`, one panel per row of ``maps (n_units, n_nodes)``.
+def plot_panels(draw, items, *, titles=None, ncols: int = 8, suptitle=None):
+    """A grid of panels: ``draw(item, ax=ax, title=title)`` for each of ``items``; spare axes hidden.
     Returns ``(fig, axes)``."""
-    n = len(maps)
+    n = len(items)
     nrows = max(1, -(-n // ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.6 * nrows + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < n:
-            plot_node_map(maps[i], world, ax=ax, cmap=cmap, title=None if titles is None else titles[i])
+            draw(items[i], ax=ax, title=None if titles is None else titles[i])
         else:
             ax.axis("off")
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
     fig.tight_layout()
     return fig, axes
+
+
+def plot_node_maps(maps: np.ndarray, world, *, titles=None, ncols: int = 8, cmap="viridis", suptitle=None):
+    """A grid of :func:`plot_node_map`, one panel per row of ``maps (n_units, n_nodes)``.
+    Returns ``(fig, axes)``."""
+    draw = lambda values, **kw: plot_node_map(values, world, cmap=cmap, **kw)  # noqa: E731
+    return plot_panels(draw, maps, titles=titles, ncols=ncols, suptitle=suptitle)
 
 
 def plot_images(images, *, titles=None, ncols: int = 8, suptitle=None, **kwargs):
     """A grid of :func:`plot_image` panels, one per 2D array. Returns ``(fig, axes)``."""
-    n = len(images)
-    nrows = max(1, -(-n // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.6 * nrows + 0.4), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        if i < n:
-            plot_image(images[i], ax=ax, title=None if titles is None else titles[i], **kwargs)
-        else:
-            ax.axis("off")
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=9)
-    fig.tight_layout()
-    return fig, axes
+    draw = lambda image, **kw: plot_image(image, **kwargs, **kw)  # noqa: E731
+    return plot_panels(draw, images, titles=titles, ncols=ncols, suptitle=suptitle)
 
 
 def plot_accuracy_vs_visited(curves: dict, *, ax=None, title: str | None = None):
