@@ -27,6 +27,7 @@ def measure(args) -> dict:
                  "walk_length": args.walk_length, "device": args.device, "threads": args.threads,
                  "world": args.world, "seed": 0, "steps": 10**9, "out": "/tmp/unused"}
     run = Run(make_config(overrides))
+    run.step = args.start_step  # schedules that depend on the step (TEM's memory ramps) start there
     for _ in range(args.warmup):
         run.train_step()
     if run.device.type == "cuda":
@@ -58,6 +59,8 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (memory fills up)")
+    parser.add_argument("--start-step", type=int, default=0,
+                        help="gradient step the run starts at (TEM: 1000 = memory decay ramped up, walks fill it)")
     parser.add_argument("--seconds", type=float, default=10.0, help="time spent measuring")
     args = parser.parse_args(argv)
     if args.threads:  # before torch starts its thread pools
