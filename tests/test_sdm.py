@@ -12,6 +12,7 @@ from analysis.sdm import (cap_fraction, cap_intersection_fraction, capacity_opti
                           cosine_to_hamming, fit_beta, hamming_to_cosine, optimal_radius,
                           plot_intersection_vs_softmax)
 from tem.memory import SDMMemory, make_memory
+from tests.tiny import train_tiny
 
 TINY = ["--batch", "4", "--window", "8", "--walk-length", "24", "--world", "square:4", "--n-objects", "6",
         "--module-sizes", "8", "--sensory-dim", "8", "--key-dim", "8", "--eval-every", "0", "--steps", "3",
@@ -201,7 +202,7 @@ def test_bad_memory_input_is_refused():
 
 def test_tiny_temt_with_sdm_beats_chance_on_revisits():
     from analysis.evaluate import evaluate
-    from envs import WalkSampler, make_worlds
+    from envs import make_worlds
     from tem.temt import TEMt, TEMtConfig
 
     torch.manual_seed(0)
@@ -209,19 +210,8 @@ def test_tiny_temt_with_sdm_beats_chance_on_revisits():
     model = TEMt(TEMtConfig(n_objects=10, n_actions=4, inverse_actions=tuple(int(a) for a in worlds[0].inverse_actions),
                             module_sizes=(16,), sensory_dim=16, key_dim=16, memory="sdm", sdm_neurons=256,
                             sdm_top_k=16))
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    sampler = WalkSampler(worlds, 16, 20, 80, n_objects=10, seed=0)
-    state = model.initial_state(16)
-    for _ in range(60):
-        batch = sampler.next_window()
-        obs, action, new_world = (torch.as_tensor(x) for x in (batch.obs, batch.action, batch.new_world))
-        out = model(obs, action, new_world, state)
-        loss = model.losses(out, obs, 0)["total"]
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        state = model.detach_state(out.state)
-    scores = evaluate(model.eval(), worlds, 8, 100, n_objects=10, window=20, seed=1)
+    train_tiny(model, worlds, steps=60, lr=3e-3)
+    scores = evaluate(model, worlds, 8, 100, n_objects=10, window=20, seed=1)
     assert scores["node_visited_acc"] > 0.2  # chance is 0.1
 
 

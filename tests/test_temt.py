@@ -9,6 +9,7 @@ from envs import WalkSampler, make_worlds
 from tem.memory import AttentionMemory, make_memory
 from tem.position import PositionCode
 from tem.temt import TEMt, TEMtConfig
+from tests.tiny import train_tiny
 
 SQUARE = make_worlds("square:5")[0]
 INVERSES = tuple(int(a) for a in SQUARE.inverse_actions)  # N<->S, E<->W
@@ -152,18 +153,7 @@ def test_tiny_training_beats_chance_on_revisits():
     worlds = make_worlds("square:5")
     model = TEMt(TEMtConfig(n_objects=10, n_actions=4, inverse_actions=INVERSES, module_sizes=(16,),
                             sensory_dim=16, key_dim=16))
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    sampler = WalkSampler(worlds, 16, 20, 80, n_objects=10, seed=0)
-    state = model.initial_state(16)
-    for _ in range(60):
-        batch = sampler.next_window()
-        obs, action, new_world = (torch.as_tensor(x) for x in (batch.obs, batch.action, batch.new_world))
-        out = model(obs, action, new_world, state)
-        loss = torch.nn.functional.cross_entropy(out.logits.flatten(0, 1), obs.flatten())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        state = model.detach_state(out.state)
-    scores = evaluate(model.eval(), worlds, 8, 100, n_objects=10, window=20, seed=1)
+    train_tiny(model, worlds, steps=60, lr=3e-3)
+    scores = evaluate(model, worlds, 8, 100, n_objects=10, window=20, seed=1)
     assert scores["node_visited_acc"] > 0.3  # chance is 0.1
     assert np.isfinite(scores["first_visit_acc"])
