@@ -16,7 +16,8 @@ class RateMaps(NamedTuple):
     ``mec``: ``(n_mec_units, n_nodes)`` position-code units. ``hippocampus``:
     ``(n_hpc_units, n_nodes)`` memory neurons. ``occupancy``: ``(n_nodes,)`` visits counted.
     ``hpc_units``: id of each hippocampal unit (the step its memory was written, for a memory
-    that grows with the walk; the neuron index for a fixed population). ``nodes (K,)`` and
+    that grows with the walk; for a fixed population, the index of one of the neurons most active
+    in the first half of the walk). ``nodes (K,)`` and
     ``hpc_trace (K, n_hpc_units)``: the second half of the walk step by step, for time-shift
     shuffles.
     """
@@ -29,11 +30,9 @@ class RateMaps(NamedTuple):
     hpc_trace: np.ndarray | None = None
 
 
-def _hippocampal_units(memory, node: np.ndarray, n_units: int) -> np.ndarray:
-    """Which hippocampal units to map: for a growing memory, the memories written at the first
-    visit of the first ``n_units`` distinct nodes (one per place); otherwise neurons ``0..n-1``."""
-    if getattr(memory, "n_units", None):
-        return np.arange(min(n_units, memory.n_units))
+def _first_visits(node: np.ndarray, n_units: int) -> np.ndarray:
+    """For a memory that grows with the walk: the memories written at the first visit of the first
+    ``n_units`` distinct nodes (one unit per place)."""
     _, first = np.unique(node, return_index=True)
     return np.sort(first)[:n_units]
 
@@ -48,22 +47,31 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
     state = model.initial_state(1, device)
     half = walk_length // 2
     n = world.n_nodes
+    population = getattr(model.memory, "n_units", None)  # a fixed population of neurons, or None
+    totals = np.zeros(population) if population else None  # activity of every neuron in the first half
     mec_sum, hpc_sum, occupancy = None, None, np.zeros(n)
     written, units, trace, trace_nodes = 0, None, [], []
     for _ in trange(sampler.windows_per_walk, desc=f"walk {world.name}", unit="window", disable=not progress,
                     leave=False):
         batch = sampler.next_window()
-        if units is None:  # the walk is known only window by window: pick units from the first
-            units = _hippocampal_units(model.memory, batch.node[0], n_hpc_units)
+        if units is None and not population:  # memories are known as they are written: pick them now
+            units = _first_visits(batch.node[0], n_hpc_units)
         obs, action, new_world = (torch.as_tensor(x, device=device) for x in (batch.obs, batch.action, batch.new_world))
         stored = _stored_count(state)
         out = model(obs, action, new_world, state, return_activity=True)
         state = out.state
         steps = np.arange(written, written + window)
         keep = (steps >= half) & (steps < walk_length)
+        if units is None:  # fixed population: map the neurons most active in the first half
+            totals += np.abs(out.memory_activity[0].float().cpu().numpy()[steps < half]).sum(axis=0)
+            if keep.any():
+                units = np.sort(np.argsort(-totals, kind="stable")[:n_hpc_units])
+        written += window
+        if not keep.any():
+            continue
         nodes = batch.node[0][keep]
         position = out.position[0].float().cpu().numpy()[keep]  # (k, d)
-        activity = _unit_activity(out.memory_activity[0], units, written, stored, model.memory)[keep]
+        activity = _unit_activity(out.memory_activity[0], units, written - window, stored, model.memory)[keep]
         if mec_sum is None:
             mec_sum, hpc_sum = np.zeros((position.shape[1], n)), np.zeros((len(units), n))
         np.add.at(mec_sum.T, nodes, position)
@@ -71,7 +79,6 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
         np.add.at(occupancy, nodes, 1)
         trace.append(activity)
         trace_nodes.append(nodes)
-        written += window
     with np.errstate(invalid="ignore", divide="ignore"):
         visited = np.where(occupancy > 0, occupancy, np.nan)
         return RateMaps(mec_sum / visited, hpc_sum / visited, occupancy, units, np.concatenate(trace_nodes),
