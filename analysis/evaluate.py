@@ -15,37 +15,33 @@ EVAL_SEED_OFFSET = 1_000_003
 
 
 class Walks(NamedTuple):
-    """Whole walks and the model's outputs: ``obs, action, node, correct (B, L)``, ``world (B,)``,
-    ``position (B, L, d)`` and ``memory_activity`` (list of per-window arrays) when recorded."""
+    """Whole walks and whether the model predicted each step: ``obs, action, node, correct (B, L)``,
+    ``world (B,)`` the index of each walk's world."""
 
     obs: np.ndarray
     action: np.ndarray
     node: np.ndarray
     correct: np.ndarray
     world: np.ndarray
-    position: np.ndarray | None
 
 
 @torch.no_grad()
 def run_walks(model, worlds: list[World], n_walks: int, walk_length: int, *, n_objects: int = 45,
               window: int = 100, seed: int = 0, policy: WalkPolicy = WalkPolicy(),
-              device="cpu", record_position: bool = False, progress: bool = False) -> Walks:
+              device="cpu", progress: bool = False) -> Walks:
     """Walk ``n_walks`` fresh worlds (one walk each, all in one batch) and record predictions."""
     sampler = WalkSampler(worlds, n_walks, window, walk_length, n_objects=n_objects, policy=policy,
                           seed=seed, stagger=False)
     state = model.initial_state(n_walks, device)
-    parts, positions = [], []
+    parts = []
     for _ in trange(sampler.windows_per_walk, desc="evaluate", unit="window", disable=not progress, leave=False):
         batch = sampler.next_window()
         obs, action, new_world = (torch.as_tensor(x, device=device) for x in (batch.obs, batch.action, batch.new_world))
         out = model(obs, action, new_world, state)
         state = out.state
         parts.append((batch.obs, batch.action, batch.node, (out.logits.argmax(-1) == obs).cpu().numpy()))
-        if record_position:
-            positions.append(out.position.float().cpu().numpy())
     obs, action, node, correct = (np.concatenate(x, axis=1)[:, :walk_length] for x in zip(*parts))
-    position = np.concatenate(positions, axis=1)[:, :walk_length] if record_position else None
-    return Walks(obs, action, node, correct, batch.world, position)
+    return Walks(obs, action, node, correct, batch.world)
 
 
 def score_walks(walks: Walks, n_actions: int, n_objects: int) -> dict[str, float]:

@@ -51,7 +51,7 @@ def test_perfect_memory_scores_like_the_node_agent():
     sampler = WalkSampler(make_worlds("square:4"), 6, 80, 80, n_objects=10, seed=0, stagger=False)
     batch = sampler.next_window()
     masks = visit_masks(batch.node, batch.action, 4)
-    walks = Walks(batch.obs, batch.action, batch.node, masks["node_visited"], batch.world, None)
+    walks = Walks(batch.obs, batch.action, batch.node, masks["node_visited"], batch.world)
     scores = score_walks(walks, 4, 10)
     assert scores["link_inference_acc"] == 1.0 and scores["first_visit_acc"] == 0.0
     curves = accuracy_curves(walks, make_worlds("square:4"), 10, bins=10)
