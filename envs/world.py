@@ -77,6 +77,23 @@ class World:
         still = (self.transitions == nodes) | (self.transitions < 0)
         return tuple(int(a) for a in np.flatnonzero(still.all(axis=0) & (self.transitions >= 0).any(axis=0)))
 
+    @property
+    def displacements(self) -> np.ndarray | None:
+        """``(n_actions, 2)``: the step each action makes on the plane, when every action moves by
+        one fixed step (square and hexagonal grids; the wrap-around edges of periodic worlds are
+        the minority and are ignored), else None (graphs)."""
+        steps = np.zeros((self.n_actions, 2))
+        for a in range(self.n_actions):
+            nodes = np.flatnonzero(self.transitions[:, a] >= 0)
+            if len(nodes) == 0:
+                return None
+            moves = np.round(self.positions[self.transitions[nodes, a]] - self.positions[nodes], 6)
+            values, counts = np.unique(moves, axis=0, return_counts=True)
+            if counts.max() < 0.5 * len(nodes):  # no step shared by most edges: not a lattice
+                return None
+            steps[a] = values[counts.argmax()]
+        return steps
+
     def action_mask(self, node: int) -> np.ndarray:
         """``(n_actions,)`` int8: 1 where the action is available at ``node``."""
         return (self.transitions[node] >= 0).astype(np.int8)

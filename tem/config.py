@@ -32,8 +32,14 @@ class TrainConfig:
                                         "lr_min = min_lr_ratio lr)")
     grad_clip: float = option(1.0, "clip the gradient norm to this value (0: off)")
     module_sizes: tuple[int, ...] = option((32,), "position-code module sizes, comma-separated")
-    action_matrices: str = option("orthogonal_tied", "free | orthogonal | orthogonal_tied")
+    action_matrices: str = option("orthogonal_tied", "free | orthogonal | orthogonal_tied | commuting (actions "
+                                                     "rotate fixed planes: an actionable code)")
     norm: str = option("none", "position-code normalisation: none | layernorm | l2")
+    cells_per_module: int = option(0, "temt: MEC cells read out linearly per position-code module (0: the code "
+                                      "itself); keys come from the cells")
+    cell_activation: str = option("linear", "temt: MEC cell readout: linear (actionable) | relu")
+    cell_budget: bool = option(True, "temt: fixed total activity of each module's cells at every position")
+    nonneg_weight: float = option(0.0, "temt: weight of the penalty on negative MEC-cell firing")
     sensory_dim: int = option(32, "sensory embedding / memory value size")
     key_dim: int = option(32, "memory key/query size")
     beta: float = option(1.0, "initial inverse temperature of the memory read")

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ACTION_MATRICES = ("free", "orthogonal", "orthogonal_tied")
+ACTION_MATRICES = ("free", "orthogonal", "orthogonal_tied", "commuting")
 NORMS = ("none", "layernorm", "l2")
 
 
@@ -22,7 +22,17 @@ class PositionCode(nn.Module):
             ``"free"`` any matrix (the paper's form; drifts on long walks without a normalisation),
             ``"orthogonal"`` ``W_a = exp(S_a - S_a^T)``, norm-preserving,
             ``"orthogonal_tied"`` orthogonal and, for each pair of inverse actions (N/S, E/W),
-            ``W_inverse = W_a^T`` so that a step and its inverse cancel exactly.
+            ``W_inverse = W_a^T`` so that a step and its inverse cancel exactly,
+            ``"commuting"`` every ``W_a`` rotates the same fixed planes (pairs of units) by learned
+            angles, inverse actions by the opposite angles: the actions commute, as translations
+            do, and the code is a set of phases (the irreducible representations of a 2D
+            translation group; Dorrell et al. 2023). Needs even module sizes; a window is one
+            cumulative sum of angles, no per-step loop.
+        displacements: ``(A, 2)`` step of each action on the plane (``World.displacements``), or
+            None. With ``"commuting"`` each plane then learns a 2D spatial frequency ``w`` and
+            action ``a`` rotates it by ``step_a . w``: the code represents the world's lattice
+            exactly (a step north then east equals east then north, three hex steps at 120
+            degrees return home); without it each action learns its own angles.
         inverse_actions: ``(A,)`` ids of each action's inverse, -1 for none (from the world).
         stay_actions: ids of actions that leave the agent in place; their matrix is the identity.
         norm: ``f``: ``"none"``, ``"layernorm"`` (fixed-weight layer norm, as in the paper) or
@@ -30,7 +40,8 @@ class PositionCode(nn.Module):
     """
 
     def __init__(self, n_actions: int, module_sizes: Sequence[int] = (32,), action_matrices: str = "orthogonal_tied",
-                 inverse_actions: Sequence[int] = (), stay_actions: Sequence[int] = (), norm: str = "none"):
+                 inverse_actions: Sequence[int] = (), stay_actions: Sequence[int] = (), norm: str = "none",
+                 displacements: Sequence[Sequence[float]] | None = None):
         super().__init__()
         if action_matrices not in ACTION_MATRICES:
             raise ValueError(f"action_matrices must be one of {ACTION_MATRICES}, got {action_matrices!r}")
@@ -45,7 +56,9 @@ class PositionCode(nn.Module):
         self.stay_actions = tuple(stay_actions)
         # Which parameter matrix each action uses, and whether it uses its transpose.
         source, transposed = list(range(n_actions)), [False] * n_actions
-        if action_matrices == "orthogonal_tied":
+        if action_matrices == "commuting" and any(s % 2 for s in self.module_sizes):
+            raise ValueError(f"action_matrices='commuting' needs even module sizes, got {self.module_sizes}")
+        if action_matrices in ("orthogonal_tied", "commuting"):
             for a, b in enumerate(inverse):
                 if 0 <= b < a and inverse[b] == a:
                     source[a], transposed[a] = b, True
@@ -53,17 +66,44 @@ class PositionCode(nn.Module):
         self.register_buffer("transposed", torch.tensor(transposed), persistent=False)
         block = torch.block_diag(*[torch.ones(s, s) for s in self.module_sizes])
         self.register_buffer("block_mask", block, persistent=False)
-        if action_matrices == "free":
-            init = torch.eye(d).repeat(n_actions, 1, 1) + 0.1 * torch.randn(n_actions, d, d) / d ** 0.5
+        self.register_buffer("displacements", None, persistent=False)
+        if action_matrices == "commuting":
+            # Module m starts with wavelengths of 4 * 1.5^m steps (later modules are coarser).
+            wavelength = torch.cat([torch.full((s // 2,), 4 * 1.5 ** m) for m, s in enumerate(self.module_sizes)])
+            if displacements is not None:  # a 2D spatial frequency per plane: angle_a = step_a . frequency
+                self.register_buffer("displacements", torch.as_tensor(displacements, dtype=torch.float32),
+                                     persistent=False)
+                direction = torch.rand(d // 2) * 2 * torch.pi
+                self.frequency = nn.Parameter(torch.stack([direction.cos(), direction.sin()], 1)
+                                              * (2 * torch.pi / wavelength)[:, None])
+            else:  # a free angle per action and plane
+                self.angle = nn.Parameter(torch.randn(n_actions, d // 2) * 2 * torch.pi / wavelength / 2 ** 0.5)
         else:
-            init = 0.5 * torch.randn(n_actions, d, d) / d ** 0.5
-        self.weight = nn.Parameter(init * block)
+            if action_matrices == "free":
+                init = torch.eye(d).repeat(n_actions, 1, 1) + 0.1 * torch.randn(n_actions, d, d) / d ** 0.5
+            else:
+                init = 0.5 * torch.randn(n_actions, d, d) / d ** 0.5
+            self.weight = nn.Parameter(init * block)
         self.initial = nn.Parameter(torch.randn(d) / d ** 0.5 * 3)
         if norm == "l2":
             self.scale = nn.Parameter(torch.ones(len(self.module_sizes)))
 
+    def angles(self) -> torch.Tensor:
+        """``(A + 1, d / 2)`` for ``"commuting"``: index 0 (no action) and stay actions are 0."""
+        if self.displacements is not None:
+            angle = self.displacements @ self.frequency.T
+        else:
+            angle = torch.where(self.transposed[:, None], -self.angle[self.source], self.angle[self.source])
+        if self.stay_actions:
+            angle = angle.index_fill(0, torch.tensor(self.stay_actions, device=angle.device), 0.0)
+        return torch.cat([torch.zeros_like(angle[:1]), angle], dim=0)
+
     def matrices(self) -> torch.Tensor:
         """``(A + 1, d, d)``: index 0 is the identity (no action), index ``a + 1`` is ``W_a``."""
+        if self.action_matrices == "commuting":
+            cos, sin = self.angles().cos(), self.angles().sin()  # (A + 1, d / 2)
+            rotation = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
+            return torch.stack([torch.block_diag(*r) for r in rotation])  # planes are units (2i, 2i + 1)
         weight = self.weight * self.block_mask
         if self.action_matrices != "free":
             weight = torch.linalg.matrix_exp(weight - weight.transpose(1, 2))
@@ -98,6 +138,8 @@ class PositionCode(nn.Module):
         Returns:
             ``(B, T, d)`` the code at each step.
         """
+        if self.action_matrices == "commuting":
+            return self._rotate(action, previous)
         matrices = self.matrices()  # (A + 1, d, d)
         # One product gives the next code under every action; the walk's action picks one.
         stacked = matrices.transpose(1, 2).permute(1, 0, 2).reshape(self.dim, -1)  # (d, (A + 1) d)
@@ -108,3 +150,12 @@ class PositionCode(nn.Module):
             code = self.normalise(candidates.gather(1, step_index).squeeze(1))
             codes.append(code)
         return torch.stack(codes, dim=1)
+
+    def _rotate(self, action: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """Commuting actions: the code after ``t`` steps is ``previous`` rotated, plane by plane, by
+        the sum of the angles of the steps so far."""
+        phase = self.angles()[action + 1].cumsum(dim=1)  # (B, T, d / 2)
+        cos, sin = phase.cos(), phase.sin()
+        x, y = previous.view(-1, 1, self.dim // 2, 2).unbind(-1)  # (B, 1, d / 2) each
+        code = torch.stack([cos * x - sin * y, sin * x + cos * y], dim=-1).flatten(2)
+        return self.normalise(code)

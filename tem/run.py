@@ -40,11 +40,13 @@ def build_model(config: TrainConfig, world: World) -> torch.nn.Module:
     return TEMt(TEMtConfig(
         n_objects=config.n_objects, n_actions=world.n_actions,
         inverse_actions=tuple(int(a) for a in world.inverse_actions), stay_actions=world.stay_actions,
+        displacements=() if world.displacements is None else tuple(map(tuple, world.displacements.tolist())),
         module_sizes=config.module_sizes, action_matrices=config.action_matrices, norm=config.norm,
         sensory_dim=config.sensory_dim, key_dim=config.key_dim, memory=config.memory, beta=config.beta,
         log_scale=config.log_scale, memory_cap=config.memory_cap, sdm_neurons=config.sdm_neurons,
         sdm_activation=config.sdm_activation, sdm_top_k=config.sdm_top_k, sdm_radius=config.sdm_radius,
-        sdm_beta=config.sdm_beta))
+        sdm_beta=config.sdm_beta, cells_per_module=config.cells_per_module, cell_activation=config.cell_activation,
+        cell_budget=config.cell_budget, nonneg_weight=config.nonneg_weight))
 
 
 def save_json(path: Path, data) -> None:

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tem.memory import MemoryState, make_memory
+from tem.cells import CellReadout
 from tem.memory.base import map_state
 from tem.position import PositionCode
 from tem.sensory import SensoryCode
@@ -26,12 +27,22 @@ class TEMtConfig:
     """inverse of each action (-1: none); used by ``action_matrices='orthogonal_tied'``."""
     stay_actions: tuple[int, ...] = ()
     """actions whose matrix is fixed to the identity."""
+    displacements: tuple[tuple[float, float], ...] = ()
+    """step of each action on the plane (from the world; empty for graphs), used by 'commuting'."""
     module_sizes: tuple[int, ...] = (32,)
     """sizes of the position-code modules (block-diagonal action matrices)."""
     action_matrices: str = "orthogonal_tied"
-    """free | orthogonal | orthogonal_tied (see tem.position.PositionCode)."""
+    """free | orthogonal | orthogonal_tied | commuting (see tem.position.PositionCode)."""
     norm: str = "none"
     """normalisation f of the position code: none | layernorm | l2."""
+    cells_per_module: int = 0
+    """MEC cells read out per position-code module (0: the code's units are the MEC cells; see tem.cells)."""
+    cell_activation: str = "linear"
+    """linear | relu: the cells' readout (linear keeps them actionable)."""
+    cell_budget: bool = True
+    """scale each module's cells to a fixed total activity at every position."""
+    nonneg_weight: float = 0.0
+    """weight of the penalty on negative firing of the MEC cells (mean squared negative part)."""
     sensory_dim: int = 32
     """dimension of the sensory (LEC) embedding and of the memory values."""
     key_dim: int = 32
@@ -59,7 +70,7 @@ class TEMtConfig:
 
 
 class ModelOutput(NamedTuple):
-    """``logits (B, T, n_objects)``, ``position (B, T, d)`` MEC code, ``memory_activity``
+    """``logits (B, T, n_objects)``, ``position (B, T, n_mec)`` MEC cells, ``memory_activity``
     ``(B, T, n_units)`` or None, and the state after the window."""
 
     logits: torch.Tensor
@@ -79,9 +90,15 @@ class TEMt(nn.Module):
         super().__init__()
         self.config = config
         self.position = PositionCode(config.n_actions, config.module_sizes, config.action_matrices,
-                                     config.inverse_actions, config.stay_actions, config.norm)
+                                     config.inverse_actions, config.stay_actions, config.norm,
+                                     config.displacements or None)
         self.sensory = SensoryCode(config.n_objects, config.sensory_dim)
         d = self.position.dim
+        self.cells = None
+        if config.cells_per_module:
+            self.cells = CellReadout(config.module_sizes, config.cells_per_module, config.cell_activation,
+                                     config.cell_budget)
+            d = self.cells.n_cells
         self.key = nn.Linear(d, config.key_dim, bias=False)
         self.query = self.key if config.tie_query_key else nn.Linear(d, config.key_dim, bias=False)
         self.value = nn.Linear(config.sensory_dim, config.sensory_dim, bias=False)
@@ -104,7 +121,11 @@ class TEMt(nn.Module):
     def losses(self, output: ModelOutput, obs: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         """Named losses of a window; ``"total"`` is the one to minimise. ``obs``: ``(B, T)``."""
         cross_entropy = F.cross_entropy(output.logits.flatten(0, 1), obs.flatten())
-        return {"total": cross_entropy, "cross_entropy": cross_entropy}
+        losses = {"total": cross_entropy, "cross_entropy": cross_entropy}
+        if self.config.nonneg_weight:
+            losses["negativity"] = CellReadout.negativity(output.position)
+            losses["total"] = losses["total"] + self.config.nonneg_weight * losses["negativity"]
+        return losses
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor, new_world: torch.Tensor, state: dict,
                 return_activity: bool = False) -> ModelOutput:
@@ -119,8 +140,9 @@ class TEMt(nn.Module):
         previous = torch.where(new_world[:, None], self.position.initial_code(B), state["position"])
         memory_state: MemoryState = self.memory.reset(state["memory"], new_world)
         position = self.position(action, previous)  # (B, T, d)
+        cells = position if self.cells is None else self.cells(position)  # (B, T, n_mec)
         value = self.value(self.sensory(obs))  # (B, T, sensory_dim)
-        out = self.memory(self.query(position), self.key(position), value, memory_state, return_activity)
+        out = self.memory(self.query(cells), self.key(cells), value, memory_state, return_activity)
         logits = self.readout(out.read)  # (B, T, n_objects)
-        return ModelOutput(logits, position, out.activity,
+        return ModelOutput(logits, cells, out.activity,
                            {"position": position[:, -1], "memory": out.state})
