@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tem.memory.base import map_state
-from tem.memory.hebbian import FORGOTTEN, HebbianMemory, hippocampal_activation
+from tem.memory.hebbian import FORGOTTEN, HebbianMemory, Part, hippocampal_activation
 from tem.tem_modules import BlockMLP, Transition, two_hot_codes
 
 LOSS_NAMES = ("p_g", "p_x", "x_gen", "x_g", "x_p", "g", "reg_g", "reg_p")
@@ -59,7 +59,8 @@ class TEMConfig:
     inference_iterations: tuple[int, ...] = (5, 5, 5, 5, 5)
     """attractor iterations per module, inference memory."""
     generative_iterations: tuple[int, ...] = (5, 4, 3, 2, 1)
-    """attractor iterations per module, generative memory (fewer for low frequencies)."""
+    """attractor iterations per module, generative memory (fewer for low frequencies; never more than a
+    higher-frequency module)."""
     eta: float = 0.5
     """Hebbian learning rate, reached after ``eta_ramp`` steps."""
     eta_ramp: int = 16000
@@ -98,6 +99,8 @@ class TEMConfig:
             raise ValueError("g_sizes, g_sub_sizes, frequencies and the iteration counts need one entry per module")
         if any(s > g for s, g in zip(self.g_sub_sizes, self.g_sizes)) or min(self.g_sub_sizes) < 1:
             raise ValueError(f"g_sub_sizes must be in 1..g_sizes, got {self.g_sub_sizes} for {self.g_sizes}")
+        if any(list(its) != sorted(its, reverse=True) for its in (self.inference_iterations, self.generative_iterations)):
+            raise ValueError("attractor iterations must not increase from high- to low-frequency modules")
         if len(self.loss_weights) != len(LOSS_NAMES):
             raise ValueError(f"loss_weights needs {len(LOSS_NAMES)} entries ({', '.join(LOSS_NAMES)})")
 
@@ -174,11 +177,6 @@ class TEM(nn.Module):
         g_module = torch.repeat_interleave(torch.arange(n_modules), torch.tensor(c.g_sizes))
         self.register_buffer("g_module", F.one_hot(g_module, n_modules).float(), persistent=False)  # (G, F)
         self.n_p0 = p_sizes[0]
-        unit_module = torch.arange(P) // S
-        for name, iterations in (("inference", c.inference_iterations), ("generative", c.generative_iterations)):
-            unit_iterations = torch.tensor(iterations)[unit_module]
-            masks = [unit_iterations > i for i in range(max(iterations))]
-            setattr(self, f"_{name}_masks", [None if bool(m.all()) else m for m in masks])
 
     # ---- schedules (functions of the gradient step) ----
     def schedule(self, step: int) -> dict[str, float]:
@@ -277,7 +275,8 @@ class TEM(nn.Module):
         sigma_init = self.logsig_g_init.exp()
         onehot = F.one_hot(obs, c.n_objects).float()
         offset = sched["offset"] * c.p2g_offset
-        win = {k: [] for k in ("gen_k", "gen_v", "inf_k", "inf_v")}
+        win = {k: [] for k in ("gen_k", "gen_v", "inf_k", "inf_v")}  # this window's writes, (F, B, S) each
+        gen_carried, inf_carried = self.memory.carried(gen_state), self.inference_memory.carried(inf_state)
         rec = {k: [] for k in ("g_path", "g_inf", "p_inf", "p_x", "p_gen")}
         for t in range(T):
             # 1. path integration
@@ -289,8 +288,8 @@ class TEM(nn.Module):
                 g_path = torch.where(start, self.g_init, g_path)
                 sigma_path = torch.where(start, sigma_init, sigma_path)
             # 2. inference memory: sensation -> p_x -> g_mem; precision-weighted merge
-            parts = self._stored(self.inference_memory, inf_state, win["inf_k"], win["inf_v"], t, eta, lam)
-            p_x = self.inference_memory.attractor(x_query[:, t], parts, c.kappa, self._inference_masks,
+            parts = self._stored(self.inference_memory, inf_carried, win["inf_k"], win["inf_v"], t, eta, lam)
+            p_x = self.inference_memory.attractor(x_query[:, t], parts, c.kappa, c.inference_iterations,
                                                   self._dense(inf_state, t, lam))[:, 0]  # (B, P)
             mu_raw = self.mu_g_mem.apply(p_x @ self.sum_over_x, mu_mem_w)  # (B, G)
             with torch.no_grad():
@@ -302,24 +301,23 @@ class TEM(nn.Module):
             # 3. hippocampal conjunction
             p_inf = hippocampal_activation(self._g_to_p(g_inf) * x_p[:, t])
             # 4. generative memory, queried with g_inf and with g_path
-            parts = self._stored(self.memory, gen_state, win["gen_k"], win["gen_v"], t, eta, lam)
+            parts = self._stored(self.memory, gen_carried, win["gen_k"], win["gen_v"], t, eta, lam)
             p_gen = self.memory.attractor(self._g_to_p(torch.stack([g_inf, g_path], 1)), parts, c.kappa,
-                                          self._generative_masks, self._dense(gen_state, t, lam))  # (B, 2, P)
+                                          c.generative_iterations, self._dense(gen_state, t, lam))  # (B, 2, P)
             # 5. Hebbian writes (read by later steps)
-            win["gen_k"].append(p_inf + p_gen[:, 0])
-            win["gen_v"].append(p_inf - p_gen[:, 0])
-            win["inf_k"].append(p_inf + p_x)
-            win["inf_v"].append(p_inf - p_x)
+            for name, pair in (("gen", p_gen[:, 0]), ("inf", p_x)):
+                win[f"{name}_k"].append(self.memory.module_major((p_inf + pair)[:, None])[:, :, 0])
+                win[f"{name}_v"].append(self.memory.module_major((p_inf - pair)[:, None])[:, :, 0])
             for name, value in (("g_path", g_path), ("g_inf", g_inf), ("p_inf", p_inf), ("p_x", p_x), ("p_gen", p_gen)):
                 rec[name].append(value)
             g_prev = g_inf
         rec = {name: torch.stack(values, 1) for name, values in rec.items()}  # (B, T, ...)
         logits = self.predict_x(torch.cat([rec["p_inf"][:, :, None], rec["p_gen"]], 2)[..., : self.n_p0])  # (B, T, 3, n_x)
         window_weights = eta * lam ** torch.arange(T - 1, -1, -1, dtype=torch.float, device=obs.device)  # (T,)
-        memory = {"generative": self.memory.append(gen_state, torch.stack(win["gen_k"], 1), torch.stack(win["gen_v"], 1),
-                                                   window_weights, lam ** T),
-                  "inference": self.inference_memory.append(inf_state, torch.stack(win["inf_k"], 1),
-                                                            torch.stack(win["inf_v"], 1), window_weights, lam ** T)}
+        written = {k: self.memory.flat(torch.stack(v, 2)) for k, v in win.items()}  # (B, T, P)
+        memory = {"generative": self.memory.append(gen_state, written["gen_k"], written["gen_v"], window_weights, lam ** T),
+                  "inference": self.inference_memory.append(inf_state, written["inf_k"], written["inf_v"],
+                                                            window_weights, lam ** T)}
         terms = {"p_inf": rec["p_inf"], "p_x": rec["p_x"], "p_g_inf": rec["p_gen"][:, :, 0], "g_inf": rec["g_inf"],
                  "g_path": rec["g_path"], "logits_p": logits[:, :, 0], "logits_g": logits[:, :, 1]}
         new_state = {"g": g_prev, "x": filtered[:, -1], "memory": memory}
@@ -331,16 +329,16 @@ class TEM(nn.Module):
         """The folded part of a memory at window step ``t`` (None while there is none)."""
         return state["dense"] * lam ** t if state["dense"].numel() else None
 
-    def _stored(self, memory: HebbianMemory, state: dict, keys: list, values: list, t: int, eta: float,
-                lam: float) -> list:
-        """The memories readable at window step ``t``, :meth:`HebbianMemory.prepare`-d: the carried
-        ones with weights ``strength lam^t`` and this window's steps ``tau < t`` with ``eta lam^(t-1-tau)``
-        (``M_{t-1}`` of the dense formula)."""
-        carried = state["strength"] * lam ** t
-        parts = [memory.prepare(state["keys"], state["values"], torch.where(carried < FORGOTTEN, 0.0, carried))]
+    @staticmethod
+    def _stored(memory: HebbianMemory, carried: Part, keys: list, values: list, t: int, eta: float,
+                lam: float) -> list[Part]:
+        """The memories readable at window step ``t``: the carried ones (``carried``, weights
+        ``strength``) with weights ``strength lam^t`` and this window's steps ``tau < t`` (``keys,
+        values``: ``(F, B, S)`` each) with ``eta lam^(t-1-tau)`` (``M_{t-1}`` of the dense formula)."""
+        scaled = carried.weights * lam ** t
+        parts = [carried._replace(weights=torch.where(scaled < FORGOTTEN, 0.0, scaled))]
         if t > 0:
-            own = eta * lam ** torch.arange(t - 1, -1, -1, dtype=carried.dtype, device=carried.device)
-            own = torch.where(own < FORGOTTEN, 0.0, own).expand(carried.shape[0], t)
-            parts.append(memory.prepare(memory.to_modules(torch.stack(keys, 1)),
-                                        memory.to_modules(torch.stack(values, 1)), own))
+            own = eta * lam ** torch.arange(t - 1, -1, -1, dtype=scaled.dtype, device=scaled.device)
+            own = torch.where(own < FORGOTTEN, 0.0, own).expand(scaled.shape[0], t)
+            parts.append(memory.part(torch.stack(keys, 2), torch.stack(values, 2), own))
         return parts

@@ -72,25 +72,23 @@ class Transition(nn.Module):
 
     Per module an MLP (one-hot action -> ``hidden`` tanh units -> flattened ``D`` block, output
     layer zero-initialised and bias-free, so path integration starts as the identity). Module
-    ``f_to`` receives input only from modules ``f_from >= f_to`` (same or lower frequency).
+    ``f_to`` receives input only from modules ``f_from >= f_to`` (same or lower frequency): its
+    output layer ``out[f_to]`` has one row per connected entry of ``D`` (the unconnected ones are
+    never stored, so the optimiser does not carry them).
     Stay actions and "no action" have the all-zero action vector.
     """
 
     def __init__(self, n_actions: int, g_sizes: tuple[int, ...], hidden: int = 20, stay_actions: tuple[int, ...] = ()):
         super().__init__()
-        n_modules, G = len(g_sizes), sum(g_sizes)
-        self.n_actions, self.G = n_actions, G
-        module = torch.repeat_interleave(torch.arange(n_modules), torch.tensor(g_sizes))
-        connected = (module[:, None] >= module[None, :]).float()  # (G_from, G_to)
-        uses_hidden = F.one_hot(module, n_modules).float()  # (G_to, F)
-        hidden_of = block_mask((1,) * n_modules, (hidden,) * n_modules)  # (F, F * hidden)
-        # output unit (i_from, j_to) reads the hidden units of module(j_to), if i_from -> j_to is connected
-        mask = connected[:, :, None] * (uses_hidden @ hidden_of)[None, :, :]  # (G, G, F * hidden)
-        self.register_buffer("mask", mask.reshape(G * G, n_modules * hidden), persistent=False)
+        self.n_actions, self.G, self.g_sizes, self.hidden_size = n_actions, sum(g_sizes), tuple(g_sizes), hidden
+        n_modules = len(g_sizes)
         self.hidden = nn.Linear(n_actions, n_modules * hidden)
         nn.init.xavier_normal_(self.hidden.weight)
         nn.init.zeros_(self.hidden.bias)
-        self.out = nn.Parameter(torch.zeros(G * G, n_modules * hidden))
+        starts = [sum(g_sizes[:f]) for f in range(n_modules)]
+        # out[f]: (rows from modules f.. (G - start_f) x g_f columns of module f, hidden)
+        self.out = nn.ParameterList([nn.Parameter(torch.zeros((self.G - starts[f]) * g_sizes[f], hidden))
+                                     for f in range(n_modules)])
         inputs = torch.eye(n_actions + 1)[:, :n_actions]  # row n_actions: the zero vector
         for a in stay_actions:
             inputs[a] = 0.0
@@ -98,5 +96,10 @@ class Transition(nn.Module):
 
     def matrices(self) -> torch.Tensor:
         """``(G, (n_actions + 1) * G)``: ``[D(0) | D(1) | ...]`` side by side; the last is for the zero vector."""
-        D = F.linear(torch.tanh(self.hidden(self.inputs)), self.out * self.mask)  # (A + 1, G * G)
-        return D.view(-1, self.G, self.G).permute(1, 0, 2).reshape(self.G, -1)
+        hidden = torch.tanh(self.hidden(self.inputs)).view(-1, len(self.g_sizes), self.hidden_size)  # (A + 1, F, h)
+        columns = []
+        for f, (g, out) in enumerate(zip(self.g_sizes, self.out)):
+            block = (hidden[:, f] @ out.t()).view(-1, self.G - sum(self.g_sizes[:f]), g)  # (A + 1, rows, g_f)
+            columns.append(F.pad(block, (0, 0, self.G - block.shape[1], 0)))  # zero rows of higher frequencies
+        D = torch.cat(columns, 2)  # (A + 1, G_from, G_to)
+        return D.permute(1, 0, 2).reshape(self.G, -1)

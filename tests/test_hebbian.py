@@ -50,6 +50,16 @@ def test_hebbian_update_equals_formula(hierarchical):
     torch.testing.assert_close(memory.dense(two)[:, idx][:, :, idx], dense_formula(memory, p, p_hat, [eta] * 7, [lam] * 7))
 
 
+def as_part(memory, keys, values, weights):
+    """A readable part from flat ``keys, values (B, M, width)``, ``weights (B, M)``."""
+    return memory.part(memory.to_modules(keys).transpose(0, 1), memory.to_modules(values).transpose(0, 1), weights)
+
+
+def read_flat(memory, h, parts, dense=None):
+    """``h (B, Q, width)`` -> ``h M`` ``(B, Q, width)``."""
+    return memory.flat(memory.read(memory.module_major(h), parts, dense))
+
+
 @pytest.mark.parametrize("hierarchical", [True, False])
 def test_efficient_read_and_attractor_equal_dense(hierarchical):
     memory = HebbianMemory(SIZES, hierarchical=hierarchical)
@@ -59,19 +69,22 @@ def test_efficient_read_and_attractor_equal_dense(hierarchical):
              "dense": torch.zeros(3, 0, 0)}
     M = memory.dense(state)  # (3, width, width): sum_m w_m k_m^T v_m, masked
     h = random_p(memory, 3, 2, seed=5)
-    torch.testing.assert_close(memory.read_flat(h, memory.to_modules(keys), memory.to_modules(values), weights), h @ M)
+    torch.testing.assert_close(read_flat(memory, h, [as_part(memory, keys, values, weights)]), h @ M)
+    torch.testing.assert_close(read_flat(memory, h, [memory.carried(state, 0.5)]), 0.5 * h @ M)
     # attractor h <- f(kappa h + h M), with low-frequency modules stopping early
     unit_module = torch.arange(memory.width) // memory.module_width
-    masks = [None, None, unit_module < 2, unit_module < 1]
+    iterations = (4, 2, 1)
     expected = hippocampal_activation(h)
-    for mask in masks:
+    for i in range(4):
         new = hippocampal_activation(0.8 * expected + expected @ M)
-        expected = new if mask is None else torch.where(mask, new, expected)
-    parts = [memory.prepare(memory.to_modules(keys[:, :4]), memory.to_modules(values[:, :4]), weights[:, :4]),
-             memory.prepare(memory.to_modules(keys[:, 4:]), memory.to_modules(values[:, 4:]), weights[:, 4:])]
-    torch.testing.assert_close(memory.attractor(h, parts, 0.8, masks), expected)
+        expected = torch.where(torch.tensor(iterations)[unit_module] > i, new, expected)
+    # two parts, one with gradients (as this window's memories), which is read differently
+    own_keys, own_values = (x[:, 4:].clone().requires_grad_() for x in (keys, values))
+    parts = [as_part(memory, keys[:, :4], values[:, :4], weights[:, :4]),
+             as_part(memory, own_keys, own_values, weights[:, 4:])]
+    torch.testing.assert_close(memory.attractor(h, parts, 0.8, iterations).detach(), expected)
     assert torch.all(memory.unpad(memory.pad(torch.ones(1, memory.n_units))) == 1)
-    assert torch.all(memory.attractor(h, parts, 0.8, masks)[..., unit_module.eq(2) & (torch.arange(memory.width) % 6 >= 3)] == 0)
+    assert torch.all(memory.attractor(h, parts, 0.8, iterations)[..., unit_module.eq(2) & (torch.arange(memory.width) % 6 >= 3)] == 0)
 
 
 def test_fold_into_dense_keeps_reads_when_clamp_is_inactive():
@@ -83,9 +96,13 @@ def test_fold_into_dense_keeps_reads_when_clamp_is_inactive():
     assert memory.dense(vectors).abs().max() < 1  # the clamp does nothing here
     torch.testing.assert_close(memory.dense(folded), memory.dense(vectors))
     h = random_p(memory, 2, 1, seed=8)
-    empty = memory.prepare(folded["keys"], folded["values"], folded["strength"])
-    read = memory.from_module_major(memory.read(memory.to_module_major(h), [empty], folded["dense"]))
-    torch.testing.assert_close(read, h @ memory.dense(vectors))
+    torch.testing.assert_close(read_flat(memory, h, [], folded["dense"]), h @ memory.dense(vectors))
+    unit_module = torch.arange(memory.width) // memory.module_width
+    expected = hippocampal_activation(h)
+    for i in range(2):
+        new = hippocampal_activation(0.8 * expected + expected @ memory.dense(vectors))
+        expected = torch.where(torch.tensor((2, 1, 1))[unit_module] > i, new, expected)
+    torch.testing.assert_close(memory.attractor(h, [memory.carried(folded)], 0.8, (2, 1, 1), folded["dense"]), expected)
 
 
 def test_reset_cap_and_bad_input():

@@ -14,6 +14,7 @@ from envs import WalkSampler, make_worlds
 from tem.config import make_config
 from tem.run import build_model
 from tem.tem import LOSS_NAMES, TEM, TEMConfig
+from tem.tem_modules import Transition
 from tests.tiny import train_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,6 +110,23 @@ def test_tiny_training_beats_chance_on_revisits():
     scores = evaluate(model, worlds, 8, 60, n_objects=10, window=20, seed=1)
     assert scores["node_visited_acc"] > 0.15  # chance is 0.1 (0.21 here; 0.23 after 120 steps)
     assert np.isfinite(scores["first_visit_acc"])
+
+
+def test_transition_connects_low_to_high_frequencies_only():
+    torch.manual_seed(0)
+    transition = Transition(4, (3, 2, 2), hidden=5, stay_actions=(3,))
+    G = 7
+    assert torch.all(transition.matrices() == 0)  # zero output layer: path integration starts as the identity
+    for out in transition.out:
+        torch.nn.init.normal_(out)
+    D = transition.matrices().view(G, 5, G)  # (from, action, to)
+    module = torch.tensor([0, 0, 0, 1, 1, 2, 2])
+    connected = module[:, None] >= module[None, :]
+    assert torch.all(D.permute(1, 0, 2)[:, ~connected] == 0) and torch.all(D.permute(1, 0, 2)[:3, connected] != 0)
+    torch.testing.assert_close(D[:, 3], D[:, 4])  # a stay action is "no action"
+    assert sum(p.numel() for p in transition.out) == 5 * int(connected.sum())
+    with pytest.raises(ValueError, match="must not increase"):
+        TEMConfig(generative_iterations=(1, 2, 3, 4, 5))
 
 
 def test_build_model_refuses_other_memories_and_maps_the_world():

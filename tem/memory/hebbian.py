@@ -26,6 +26,8 @@ the port), so a read costs at most one ``width x width`` product per slot whatev
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 
@@ -38,6 +40,20 @@ FORGOTTEN = 1e-12
 def hippocampal_activation(p: torch.Tensor) -> torch.Tensor:
     """TEM's ``f_p``: leaky ReLU (slope 0.01) of ``p`` clamped to [-1, 1]."""
     return F.leaky_relu(p.clamp(-1.0, 1.0), 0.01)
+
+
+def _first(x: torch.Tensor, n: int) -> torch.Tensor:
+    """``x[:n]``, without a slice when that is all of ``x`` (a slice's backward pass allocates ``x``'s size)."""
+    return x if n == x.shape[0] else x[:n]
+
+
+class Part(NamedTuple):
+    """A readable part of a Hebbian memory (e.g. the carried pairs, or this window's), module-major:
+    ``keys_t (F * B, S, M)``, ``values (F * B, M, S)``, ``weights (B, 1, M)``."""
+
+    keys_t: torch.Tensor
+    values: torch.Tensor
+    weights: torch.Tensor
 
 
 class HebbianMemory(Memory):
@@ -81,7 +97,20 @@ class HebbianMemory(Memory):
                 "dense": torch.zeros(batch_size, 0, 0, device=device)}
 
     def reset(self, state: MemoryState, slots: torch.Tensor) -> MemoryState:
-        return {**state, "strength": state["strength"] * ~slots[:, None], "dense": state["dense"] * ~slots[:, None, None]}
+        """Forget the memories of ``slots (B,)`` bool (and drop pairs no slot holds any more)."""
+        return self._trim({**state, "strength": state["strength"] * ~slots[:, None],
+                           "dense": state["dense"] * ~slots[:, None, None]})
+
+    def _trim(self, state: MemoryState) -> MemoryState:
+        """Drop the oldest stored pairs that no slot holds (and all but the ``cap`` most recent)."""
+        used = (state["strength"] != 0).any(dim=0)
+        first = int(used.nonzero()[0]) if used.any() else used.shape[0]
+        if self.cap > 0:
+            first = max(first, used.shape[0] - self.cap)
+        if first == 0:
+            return state
+        return {**state, "keys": state["keys"][:, :, first:], "values": state["values"][:, :, first:],
+                "strength": state["strength"][:, first:]}
 
     def to_modules(self, vectors: torch.Tensor) -> torch.Tensor:
         """``(B, T, width)`` -> ``(B, F, T, S)``, the layout of stored keys and values."""
@@ -93,62 +122,81 @@ class HebbianMemory(Memory):
         module = torch.arange(self.width, device=self.from_to.device) // self.module_width
         return self.from_to[module][:, module]
 
-    def prepare(self, keys: torch.Tensor, values: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A readable part of the memory: ``keys, values (B, F, M, S)`` and ``weights (B, M)`` ->
-        ``(keys^T (B * F, S, M), weights * values (B * F, M, S))``, reused by every read of a step."""
-        B, Fm, M, S = keys.shape
-        weighted = values * weights[:, None, :, None]
-        return keys.reshape(B * Fm, M, S).transpose(1, 2), weighted.reshape(B * Fm, M, S)
+    # ---- reading: module-major layout (F, B, ...), so that the first n modules are one slice ----
+    def part(self, keys: torch.Tensor, values: torch.Tensor, weights: torch.Tensor) -> Part:
+        """A readable part of the memory from ``keys, values (F, B, M, S)`` (module-major) and
+        ``weights (B, M)``."""
+        Fm, B, M, S = keys.shape
+        return Part(keys.reshape(Fm * B, M, S).transpose(1, 2), values.reshape(Fm * B, M, S), weights[:, None, :])
 
-    def read(self, h: torch.Tensor, parts: list[tuple[torch.Tensor, torch.Tensor]],
-             dense: torch.Tensor | None = None) -> torch.Tensor:
-        """``h M`` for ``M = sum_m w_m k_m^T v_m`` (masked by module connectivity) over the
-        :meth:`prepare`-d ``parts`` (e.g. the carried memories and this window's), in the
-        module-major layout: ``h (B * F, Q, S)`` -> ``(B * F, Q, S)``. ``dense (B, width, width)``:
-        a folded part of the memory, added as ``h dense``."""
-        BF, Q, S = h.shape
-        Fm = self.n_modules
-        scores = [torch.bmm(h, keys_t) for keys_t, _ in parts]  # (B * F_from, Q, M_i)
-        sizes = [x.shape[-1] for x in scores]
-        scores = torch.cat(scores, -1) if len(parts) > 1 else scores[0]
-        scores = torch.einsum("bfqm,fg->bgqm", scores.view(BF // Fm, Fm, Q, -1), self.from_to).reshape(BF, Q, -1)
-        out = None
-        for part, (_, values) in zip(scores.split(sizes, -1), parts):
-            term = torch.bmm(part, values)  # (B * F_to, Q, S)
-            out = term if out is None else out + term
+    def carried(self, state: MemoryState, scale: float = 1.0) -> Part:
+        """The stored pairs of ``state`` as a :class:`Part`, weights ``strength * scale``."""
+        weights = state["strength"] * scale
+        weights = torch.where(weights < FORGOTTEN, 0.0, weights)
+        return self.part(state["keys"].transpose(0, 1), state["values"].transpose(0, 1), weights)
+
+    def scores(self, h: torch.Tensor, part: Part) -> torch.Tensor:
+        """``h . k_m`` per module: ``h (n, B, Q, S)`` (the first n modules) -> ``(n, B, Q, M)``."""
+        n, B, Q, S = h.shape
+        return torch.bmm(h.reshape(n * B, Q, S), _first(part.keys_t, n * B)).view(n, B, Q, -1)
+
+    def combine(self, scores: torch.Tensor, part: Part, n: int) -> torch.Tensor:
+        """``sum_m w_m (h . k_m) v_m`` into the first ``n`` modules, each from the modules connected
+        to it: ``scores (F, B, Q, M)`` -> ``(n, B, Q, S)``."""
+        Fm, B, Q, M = scores.shape
+        into = (_first(self.from_to.t(), n) @ scores.reshape(Fm, -1)).view(n, B, Q, M) * part.weights
+        return torch.bmm(into.view(n * B, Q, M), _first(part.values, n * B)).view(n, B, Q, -1)
+
+    def read(self, h: torch.Tensor, parts: list[Part], dense: torch.Tensor | None = None) -> torch.Tensor:
+        """``h M`` (``M`` masked by module connectivity) in the module-major layout:
+        ``h (F, B, Q, S)`` -> ``(F, B, Q, S)``. ``dense (B, width, width)``: a folded part, added as ``h dense``."""
+        out = torch.zeros_like(h)
+        for part in parts:
+            out = out + self.combine(self.scores(h, part), part, self.n_modules)
         if dense is not None:
-            out = out + self.to_module_major(torch.bmm(self.from_module_major(h), dense))
+            out = out + self.module_major(torch.bmm(self.flat(h), dense))
         return out
 
-    def to_module_major(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, Q, width)`` -> ``(B * F, Q, S)``."""
+    def module_major(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, Q, width)`` -> ``(F, B, Q, S)``."""
         B, Q, _ = x.shape
-        return x.view(B, Q, self.n_modules, self.module_width).transpose(1, 2).reshape(B * self.n_modules, Q, -1)
+        return x.view(B, Q, self.n_modules, self.module_width).permute(2, 0, 1, 3)
 
-    def from_module_major(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B * F, Q, S)`` -> ``(B, Q, width)``."""
-        BF, Q, S = x.shape
-        return x.view(BF // self.n_modules, self.n_modules, Q, S).transpose(1, 2).reshape(-1, Q, self.width)
+    def flat(self, x: torch.Tensor) -> torch.Tensor:
+        """``(F, B, Q, S)`` -> ``(B, Q, width)``."""
+        Fm, B, Q, S = x.shape
+        return x.permute(1, 2, 0, 3).reshape(B, Q, Fm * S)
 
-    def read_flat(self, h: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """:meth:`read` for one part in the flat layout: ``h (B, Q, width)`` -> ``(B, Q, width)``."""
-        return self.from_module_major(self.read(self.to_module_major(h), [self.prepare(keys, values, weights)]))
+    def attractor(self, query: torch.Tensor, parts: list[Part], kappa: float, iterations: tuple[int, ...],
+                  dense: torch.Tensor | None = None) -> torch.Tensor:
+        """Pattern completion ``h_0 = f(query)``, then ``h <- f(kappa h + h M)``, module ``f`` updating
+        in its first ``iterations[f]`` iterations (non-increasing: low frequencies stop first).
+        ``query (B, Q, width)`` -> ``(B, Q, width)``.
 
-    def attractor(self, query: torch.Tensor, parts: list, kappa: float,
-                  update_masks: list[torch.Tensor | None], dense: torch.Tensor | None = None) -> torch.Tensor:
-        """Pattern completion ``h_0 = f(query)``, then ``h <- f(kappa h + h M)`` once per entry of
-        ``update_masks`` (``(width,)`` bool: the units that still update at that iteration; None:
-        all), ``M`` given by the :meth:`prepare`-d ``parts``. ``query (B, Q, width)`` -> ``(B, Q, width)``."""
-        parts = [part for part in parts if part[0].shape[-1] > 0] or parts[:1]
-        B = query.shape[0]
-        h = hippocampal_activation(self.to_module_major(query))
-        for mask in update_masks:
-            new = hippocampal_activation(kappa * h + self.read(h, parts, dense))
-            if mask is not None:  # (width,) -> (B * F, 1, S)
-                new = torch.where(mask.view(1, self.n_modules, 1, self.module_width).expand(B, -1, -1, -1)
-                                  .reshape(B * self.n_modules, 1, -1), new, h)
-            h = new
-        return self.from_module_major(h)
+        Only what changes is recomputed: the scores ``h_f . k`` of a module that stopped are reused,
+        and the read goes only into the modules that still update."""
+        parts = [part for part in parts if part.values.shape[1] > 0]
+        h = hippocampal_activation(self.module_major(query)).contiguous()  # (F, B, Q, S)
+        scores, changed = [None] * len(parts), self.n_modules
+        for i in range(max(iterations)):
+            n = sum(count > i for count in iterations)  # modules 0..n-1 update at iteration i
+            out = None
+            for j, part in enumerate(parts):
+                # slicing a tensor that needs gradients costs a full-size zero tensor in the backward
+                # pass: a part with gradients (this window's) is read by every module, the output sliced
+                if part.values.requires_grad:
+                    term = self.combine(self.scores(h, part), part, self.n_modules)[:n]
+                else:
+                    new = self.scores(_first(h, changed), part)
+                    scores[j] = new if changed == self.n_modules else torch.cat([new, scores[j][changed:]])
+                    term = self.combine(scores[j], part, n)
+                out = term if out is None else out + term
+            if dense is not None:
+                term = _first(self.module_major(torch.bmm(self.flat(h), dense)), n)
+                out = term if out is None else out + term
+            new_h = hippocampal_activation(kappa * _first(h, n) + (0.0 if out is None else out))
+            h, changed = (new_h if n == self.n_modules else torch.cat([new_h, h[n:]])), n
+        return self.flat(h)
 
     def append(self, state: MemoryState, keys: torch.Tensor, values: torch.Tensor, weights: torch.Tensor,
                decay: float) -> MemoryState:
@@ -159,12 +207,7 @@ class HebbianMemory(Memory):
         strength = torch.where(strength.abs() < FORGOTTEN, 0.0, strength)  # no denormals (slow on CPUs)
         keys = torch.cat([state["keys"], self.to_modules(keys)], dim=2)
         values = torch.cat([state["values"], self.to_modules(values)], dim=2)
-        used = (strength != 0).any(dim=0)
-        first = int(used.nonzero()[0]) if used.any() else strength.shape[1]
-        if self.cap > 0:
-            first = max(first, strength.shape[1] - self.cap)
-        state = {"keys": keys[:, :, first:], "values": values[:, :, first:], "strength": strength[:, first:],
-                 "dense": state["dense"] * decay}
+        state = self._trim({"keys": keys, "values": values, "strength": strength, "dense": state["dense"] * decay})
         if self.dense_after and state["strength"].shape[1] > self.dense_after:
             state = self.fold(state)
         return state
