@@ -244,9 +244,10 @@ def final_analysis(run: Run, rows: list[dict]) -> None:
     print(f"final ({config.final_eval_worlds} held-out {config.world} worlds, walks of {config.eval_walk_length}): "
           f"link inference {scores['link_inference_acc']:.4f}, first visit {scores['first_visit_acc']:.4f}, "
           f"trained {run.train_seconds:.0f}s")
-    maps = ratemaps_run(run.dir, device=device, n_shuffles=config.ratemap_shuffles)
+    maps = ratemaps_run(run.dir, world=config.ratemap_world or None, device=device, n_shuffles=config.ratemap_shuffles)
     if "mec_fraction_grid" in maps:
-        print(f"rate maps on {maps['world']}: {maps['mec_fraction_grid']:.2f} of MEC units grid-like, "
+        print(f"rate maps on {maps['world']}: {maps['mec_fraction_grid_cells']:.2f} of MEC units grid cells "
+              f"({maps['mec_distinct_spacing_modules']} distinct spacing modules), "
               f"{maps['hpc_fraction_place']:.2f} of hippocampal units place-like")
     print(f"analysis took {time.perf_counter() - start:.0f}s; everything is in {run.dir}/")
 

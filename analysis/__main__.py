@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result = ratemaps_run(args.run_dir, world=args.world, walk_length=args.walk_length, n_hpc_units=args.units,
                                   n_shuffles=args.shuffles, seed=args.seed, device=args.device)
-            keys = ("world", "mec_fraction_grid", "mec_fraction_square_grid", "hpc_fraction_place", "remapping",
-                    "seconds")
+            keys = ("world", "mec_fraction_grid", "mec_fraction_square_grid", "mec_fraction_grid_cells",
+                    "mec_distinct_spacing_modules", "mec_modules", "hpc_fraction_place", "remapping", "seconds")
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -16,14 +16,16 @@ import numpy as np
 from analysis import scores as spatial
 from analysis.evaluate import EVAL_SEED_OFFSET, accuracy_curves, run_walks, score_walks
 from analysis.place_cells import PLACE_METHOD, place_cell_scores
-from analysis.plots import plot_accuracy_vs_visited, plot_images, plot_node_maps
-from analysis.ratemaps import record_rate_maps
+from analysis.plots import plot_accuracy_vs_visited, plot_cell_summary, plot_images, plot_node_maps
+from analysis.ratemaps import mec_modules, record_rate_maps
 from analysis.remapping import remapping_scores, plot_remapping
 from envs import make_worlds
 from tem.run import load_model, save_json
 
 GRID_FAMILIES = ("square", "periodic-square", "hex", "periodic-hex")
 RATEMAP_SIDE = 20
+MIN_GRIDNESS = 0.3  # a grid cell: s60 above this and above its shuffle threshold
+DISTINCT_SPACING = 1.2  # modules whose median grid spacings differ by this factor are distinct
 
 
 def _slug(spec: str) -> str:
@@ -95,10 +97,11 @@ def ratemaps_run(run_dir, *, world: str | None = None, walk_length: int | None =
     is_grid_world = target.family.split("+")[0] in ("square", "hex")
     if is_grid_world:
         result.update(_score_maps(maps, target, n_shuffles, seed, progress))
+        result.update(_module_summary(result["mec_units"], mec_modules(model)))
     else:
         result["note"] = "grid and place scores need a square or hexagonal world; maps only"
     result["remapping"] = remapping_scores(maps, other, target)
-    _plot_maps(run_dir, maps, other, target, result)
+    _plot_maps(run_dir, maps, other, target, result, mec_modules(model))
     result["seconds"] = round(time.perf_counter() - start, 1)
     save_json(run_dir / "ratemaps.json", result)
     return result
@@ -121,6 +124,56 @@ def _score_maps(maps, world, n_shuffles: int, seed: int, progress: bool) -> dict
     }
 
 
+def _plot_best_cells(run_dir: Path, maps, world, result: dict, modules: np.ndarray, mec_autocorrelograms,
+                     n: int = 8) -> None:
+    """``cells_mec.png``: the ``n`` MEC units of highest s60, their autocorrelograms and the grid
+    spacings of all grid cells by module; ``cells_hpc.png``: the ``n`` most informative place
+    units (then other units), their autocorrelograms and the field sizes of all place units."""
+    mec, hpc = result["mec_units"], result["hpc_units"]
+    s60 = np.array([-np.inf if u["s60"] is None else u["s60"] for u in mec])
+    best = np.argsort(-s60, kind="stable")[:n]
+    grid = np.array([u["is_grid"] and (u["s60"] or 0) > MIN_GRIDNESS for u in mec])
+    spacing = np.array([np.nan if u["spacing"] is None else u["spacing"] for u in mec])
+    fig, _ = plot_cell_summary(
+        maps.mec[best], [mec_autocorrelograms[i] for i in best], world, spacing[grid], modules[grid],
+        titles=[f"unit {i} (m{modules[i]}) s60 {_fmt(mec[i]['s60'])}" for i in best],
+        hist_label="grid spacing of grid cells (nodes)",
+        suptitle=f"MEC: best units on {world.name}; {grid.sum()}/{len(mec)} grid cells "
+                 f"(s60 > {MIN_GRIDNESS} and above shuffle)")
+    _save(fig, run_dir / "cells_mec.png")
+    place = np.array([u["is_place"] for u in hpc])
+    information = np.array([u["spatial_information"] or 0.0 for u in hpc])
+    best = np.lexsort((-information, ~place))[:n]  # place units first, most informative first
+    visited = np.isfinite(maps.hippocampus).any(axis=0).sum()
+    field_size = np.array([u["field_fraction"] * visited for u in hpc])
+    fig, _ = plot_cell_summary(
+        maps.hippocampus[best], [spatial.autocorrelogram(spatial.rasterise(maps.hippocampus[i], world.positions))
+                                 for i in best], world, field_size[place],
+        titles=[f"unit {i}: {_fmt(hpc[i]['spatial_information'])} bits, {hpc[i]['n_fields']} field"
+                for i in best],
+        hist_label="field size of place units (nodes)",
+        suptitle=f"hippocampus: best units on {world.name}; {place.sum()}/{len(hpc)} place units")
+    _save(fig, run_dir / "cells_hpc.png")
+
+
+def _module_summary(units: list[dict], modules: np.ndarray) -> dict:
+    """Grid cells per MEC module and the number of distinct spacing modules among those with at
+    least 3 grid cells (median spacings more than ``DISTINCT_SPACING`` apart)."""
+    is_grid = np.array([u["is_grid"] and (u["s60"] or 0) > MIN_GRIDNESS for u in units])
+    spacing = np.array([np.nan if u["spacing"] is None else u["spacing"] for u in units])
+    summary = []
+    for m in np.unique(modules):
+        grid = is_grid & (modules == m)
+        median = float(np.nanmedian(spacing[grid])) if np.isfinite(spacing[grid]).any() else None
+        summary.append({"module": int(m), "units": int((modules == m).sum()), "grid_cells": int(grid.sum()),
+                        "median_spacing": None if median is None else round(median, 2)})
+    spacings = sorted(s["median_spacing"] for s in summary if s["grid_cells"] >= 3 and s["median_spacing"])
+    distinct = sum(1 for i, x in enumerate(spacings) if i == 0 or x > DISTINCT_SPACING * spacings[i - 1])
+    return {"mec_fraction_grid_cells": float(is_grid.mean()) if len(units) else float("nan"),
+            "grid_cell_rule": f"s60 > {MIN_GRIDNESS} and s60 above its shuffle threshold",
+            "mec_modules": summary, "mec_distinct_spacing_modules": distinct}
+
+
 def _plain(value):
     if isinstance(value, (np.floating, float)):
         return None if not np.isfinite(value) else round(float(value), 4)
@@ -136,7 +189,7 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def _plot_maps(run_dir: Path, maps, other, world, result: dict) -> None:
+def _plot_maps(run_dir: Path, maps, other, world, result: dict, modules: np.ndarray) -> None:
     mec_titles = hpc_titles = None
     if "mec_units" in result:
         mec_titles = [f"{i}: s60 {_fmt(u['s60'])}, s90 {_fmt(u['s90'])}" for i, u in enumerate(result["mec_units"])]
@@ -151,5 +204,6 @@ def _plot_maps(run_dir: Path, maps, other, world, result: dict) -> None:
         fig, _ = plot_images(images, titles=mec_titles,
                              suptitle=f"autocorrelograms of MEC units ({world.name})")
         _save(fig, run_dir / "autocorrelograms_mec.png")
+        _plot_best_cells(run_dir, maps, world, result, modules, images)
     fig, _ = plot_remapping(maps, other, world, result["remapping"])
     _save(fig, run_dir / "remapping.png")

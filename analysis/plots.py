@@ -129,3 +129,43 @@ def plot_image(image: np.ndarray, *, ax=None, title: str | None = None, cmap="Rd
     if title:
         ax.set_title(title, fontsize=7)
     return fig, ax
+
+
+def plot_histogram(values, groups=None, *, ax=None, bins=20, xlabel: str = "", title: str | None = None):
+    """Histogram of ``values``, stacked by ``groups`` (e.g. the module of each unit) when given."""
+    fig, ax = _axes(ax)
+    values = np.asarray(values, dtype=float)
+    groups = np.zeros(len(values), dtype=int) if groups is None else np.asarray(groups)
+    finite = np.isfinite(values)
+    labels = np.unique(groups[finite])
+    if finite.any():
+        edges = np.histogram_bin_edges(values[finite], bins=bins)
+        ax.hist([values[finite & (groups == g)] for g in labels], bins=edges, stacked=True,
+                label=[f"module {g}" for g in labels] if len(labels) > 1 else None)
+        if len(labels) > 1:
+            ax.legend(frameon=False, fontsize=7)
+    ax.set(xlabel=xlabel, ylabel="units")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig, ax
+
+
+def plot_cell_summary(maps: np.ndarray, autocorrelograms, world, hist_values, hist_groups=None, *, titles=None,
+                      hist_label: str = "", suptitle: str | None = None):
+    """Rate maps of chosen units (top row), their autocorrelograms (middle row) and a histogram
+    (bottom, e.g. grid spacing by module). ``maps (n, n_nodes)``, n <= 8. Returns ``(fig, axes)``."""
+    n = max(1, len(maps))
+    fig = plt.figure(figsize=(1.7 * max(n, 4), 6.2))
+    grid = fig.add_gridspec(3, n, height_ratios=[1, 1, 1.3])
+    axes = []
+    for i in range(len(maps)):
+        ax_map, ax_auto = fig.add_subplot(grid[0, i]), fig.add_subplot(grid[1, i])
+        plot_node_map(maps[i], world, ax=ax_map, title=None if titles is None else titles[i])
+        plot_image(autocorrelograms[i], ax=ax_auto)
+        axes += [ax_map, ax_auto]
+    ax_hist = fig.add_subplot(grid[2, :])
+    plot_histogram(hist_values, hist_groups, ax=ax_hist, xlabel=hist_label)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    return fig, axes + [ax_hist]

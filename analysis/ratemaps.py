@@ -30,6 +30,16 @@ class RateMaps(NamedTuple):
     hpc_trace: np.ndarray | None = None
 
 
+def mec_modules(model) -> np.ndarray:
+    """``(n_mec_units,)`` the module of each MEC unit: TEM-t's cells or code modules, TEM's g modules."""
+    config = model.config
+    if getattr(config, "cells_per_module", 0):
+        sizes = [config.cells_per_module] * len(config.module_sizes)
+    else:
+        sizes = getattr(config, "module_sizes", None) or config.g_sizes
+    return np.repeat(np.arange(len(sizes)), sizes)
+
+
 def _first_visits(node: np.ndarray, n_units: int) -> np.ndarray:
     """For a memory that grows with the walk: the memories written at the first visit of the first
     ``n_units`` distinct nodes (one unit per place)."""

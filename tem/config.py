@@ -16,7 +16,7 @@ def option(default, help: str):
 class TrainConfig:
     """Everything a training run needs; saved as ``config.json`` in the run directory."""
 
-    preset: str = option("quick", "named set of defaults: quick | paper | tem")
+    preset: str = option("quick", "named set of defaults: quick | paper | grid-cells | tem")
     model: str = option("temt", "model: temt | tem")
     memory: str = option("attention", "hippocampal memory backend: attention | sdm | hebbian (tem only)")
     world: str = option("square", "training world family, KIND[:SIZES], e.g. square:8-11, hex, periodic-square")
@@ -59,6 +59,7 @@ class TrainConfig:
     eval_walk_length: int = option(1000, "steps per evaluation walk")
     checkpoint_every: int = option(100, "write a checkpoint every N steps")
     analysis: bool = option(True, "run the final evaluation, rate maps and plots at the end")
+    ratemap_world: str = option("", "world for the end-of-run rate maps (empty: the training kind at side 20)")
     ratemap_shuffles: int = option(100, "shuffles per unit for the rate-map score thresholds")
     device: str = option("auto", "cpu | cuda | auto")
     threads: int = option(0, "CPU threads for torch (0: torch's default)")
@@ -90,6 +91,11 @@ PRESETS: dict[str, dict] = {
     "quick": {},
     "paper": {"batch": 64, "walk_length": 1000, "steps": 20000, "lr": 1e-3, "warmup": 200,
               "eval_every": 1000, "checkpoint_every": 1000, "out": "runs/paper"},
+    # TEM-t with the constraints under which grid cells are optimal (tem.cells): commuting actions on
+    # the world's lattice, non-negative cells with a fixed activity budget; hexagonal worlds (README).
+    "grid-cells": {"world": "hex", "action_matrices": "commuting", "module_sizes": (12, 12, 12),
+                   "cells_per_module": 16, "cell_activation": "relu", "steps": 1500, "ratemap_world": "hex:25",
+                   "out": "runs/grid-cells"},
     # TEM (Whittington et al. 2020) with the public port's training defaults, except walk length and
     # eta ramp: the port walks 500-6,000 steps per world, we walk 100 (see README, "--model tem").
     "tem": {"model": "tem", "memory": "hebbian", "world": "square:5", "batch": 16, "window": 20, "walk_length": 100,
