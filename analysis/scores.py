@@ -54,12 +54,12 @@ def _fill_hull(raster: np.ndarray, empty: np.ndarray, idx: np.ndarray, values: n
     rows, cols = np.nonzero(empty)
     if rows.size == 0 or len(idx) < 3:
         return
-    try:
-        hull = spatial.Delaunay(idx.astype(float))
+    try:  # (a Delaunay triangulation of lattice points is degenerate and very slow to query)
+        hull = spatial.ConvexHull(idx.astype(float))
     except spatial.QhullError:  # collinear nodes, e.g. a line world
         return
     query = np.stack([cols, rows], axis=1).astype(float)
-    inside = hull.find_simplex(query, tol=1e-9) >= 0
+    inside = (query @ hull.equations[:, :2].T + hull.equations[:, 2] <= 1e-9).all(axis=1)
     _, nearest = spatial.cKDTree(idx).query(query[inside])
     raster[rows[inside], cols[inside]] = values[nearest]
 
