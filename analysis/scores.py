@@ -190,19 +190,29 @@ def _rotations(sac: np.ndarray, angles: Sequence[float],
 def _ring_correlations(sac: np.ndarray, rotated: np.ndarray, rot_valid: np.ndarray,
                        inner: float, outers: np.ndarray) -> np.ndarray:
     """Pearson correlation ``(R, A)`` of ``sac`` with each rotation inside each annulus
-    ``inner <= r < outers[r]``, over bins finite in ``sac`` and valid in the rotation."""
+    ``inner <= r < outers[r]``, over bins finite in ``sac`` and valid in the rotation.
+
+    The annuli are nested, so each sum is a cumulative sum over the bins grouped by the first
+    annulus that contains them (bincount, not a matrix product: no BLAS threads for tiny work).
+    """
     h, w = sac.shape
     yy, xx = np.indices((h, w))
     radius = np.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2).ravel()
-    rings = ((radius >= inner) & (radius < outers[:, None])).astype(float)  # (R, P)
-    a = np.nan_to_num(sac).ravel()
-    joint = (rot_valid & np.isfinite(sac)).reshape(len(rotated), -1).astype(float)  # (A, P)
-    b = rotated.reshape(len(rotated), -1) * joint
-    n = rings @ joint.T
-    s_a, s_b = rings @ (joint * a).T, rings @ b.T
-    var_a = n * (rings @ (joint * a * a).T) - s_a ** 2
-    var_b = n * (rings @ (b * b).T) - s_b ** 2
-    cov = n * (rings @ (b * a).T) - s_a * s_b
+    first = np.searchsorted(outers, radius, side="right")  # bin lies in annulus k for all k >= first
+    keep = (radius >= inner) & (first < len(outers))
+    first = first[keep]
+    a = np.nan_to_num(sac).ravel()[keep]
+    joint = (rot_valid & np.isfinite(sac)).reshape(len(rotated), -1)[:, keep].astype(float)  # (A, P)
+    b = rotated.reshape(len(rotated), -1)[:, keep] * joint
+
+    def ring_sums(q: np.ndarray) -> np.ndarray:  # (A, P) -> (R, A)
+        per_ring = np.stack([np.bincount(first, weights=row, minlength=len(outers)) for row in q], axis=1)
+        return np.cumsum(per_ring, axis=0)
+
+    n, s_a, s_b = ring_sums(joint), ring_sums(joint * a), ring_sums(b)
+    var_a = n * ring_sums(joint * a * a) - s_a ** 2
+    var_b = n * ring_sums(b * b) - s_b ** 2
+    cov = n * ring_sums(b * a) - s_a * s_b
     ok = (n >= 3) & (var_a > 1e-12 * n ** 2) & (var_b > 1e-12 * n ** 2)
     out = np.full(n.shape, np.nan)
     out[ok] = cov[ok] / np.sqrt(var_a[ok] * var_b[ok])
