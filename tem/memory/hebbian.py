@@ -16,7 +16,9 @@ the TEM docs for when it is inactive).
 Layout: vectors of ``n_units`` cells live in a padded, module-major layout of ``width = F * S``
 entries (``F`` modules, ``S`` = the largest module): cell ``u`` of module ``f`` is entry ``f * S + u``,
 entries beyond a module's size are 0 (:meth:`HebbianMemory.pad`, :meth:`HebbianMemory.unpad`).
-A read is then two batched products over ``B * F`` small matrices, for any module connectivity.
+A read is then two batched products over ``B * F`` small matrices, for any module connectivity; it
+runs module-major (``(F, B, ...)``, :class:`Part`), so that the modules an attractor iteration still
+updates (the first ``n``: low frequencies stop first) are one slice.
 
 State (carried between windows, detached): ``keys, values (B, F, M, S)`` and ``strength (B, M)``,
 the weight of each stored pair in the memory at the end of the last window (0 = forgotten/reset),
