@@ -97,7 +97,8 @@ def ratemaps_run(run_dir, *, world: str | None = None, walk_length: int | None =
     is_grid_world = target.family.split("+")[0] in ("square", "hex")
     if is_grid_world:
         result.update(_score_maps(maps, target, n_shuffles, seed, progress))
-        result.update(_module_summary(result["mec_units"], mec_modules(model)))
+        result.update(_module_summary(result["mec_units"], mec_modules(model),
+                                      spatial.default_bin_size(target.positions)))
     else:
         result["note"] = "grid and place scores need a square or hexagonal world; maps only"
     result["remapping"] = remapping_scores(maps, other, target)
@@ -134,6 +135,7 @@ def _plot_best_cells(run_dir: Path, maps, world, result: dict, modules: np.ndarr
     best = np.argsort(-s60, kind="stable")[:n]
     grid = np.array([u["is_grid"] and (u["s60"] or 0) > MIN_GRIDNESS for u in mec])
     spacing = np.array([np.nan if u["spacing"] is None else u["spacing"] for u in mec])
+    spacing = spacing * spatial.default_bin_size(world.positions)  # raster bins -> node steps
     fig, _ = plot_cell_summary(
         maps.mec[best], [mec_autocorrelograms[i] for i in best], world, spacing[grid], modules[grid],
         titles=[f"unit {i} (m{modules[i]}) s60 {_fmt(mec[i]['s60'])}" for i in best],
@@ -156,18 +158,20 @@ def _plot_best_cells(run_dir: Path, maps, world, result: dict, modules: np.ndarr
     _save(fig, run_dir / "cells_hpc.png")
 
 
-def _module_summary(units: list[dict], modules: np.ndarray) -> dict:
-    """Grid cells per MEC module and the number of distinct spacing modules among those with at
-    least 3 grid cells (median spacings more than ``DISTINCT_SPACING`` apart)."""
+def _module_summary(units: list[dict], modules: np.ndarray, bin_size: float = 1.0) -> dict:
+    """Grid cells per MEC module, their median spacing in node steps (``spacing`` is in raster bins
+    of ``bin_size``) and the number of distinct spacing modules among modules with at least 3 grid
+    cells (median spacings more than ``DISTINCT_SPACING`` apart)."""
     is_grid = np.array([u["is_grid"] and (u["s60"] or 0) > MIN_GRIDNESS for u in units])
-    spacing = np.array([np.nan if u["spacing"] is None else u["spacing"] for u in units])
+    spacing = np.array([np.nan if u["spacing"] is None else u["spacing"] * bin_size for u in units])
     summary = []
     for m in np.unique(modules):
         grid = is_grid & (modules == m)
         median = float(np.nanmedian(spacing[grid])) if np.isfinite(spacing[grid]).any() else None
         summary.append({"module": int(m), "units": int((modules == m).sum()), "grid_cells": int(grid.sum()),
-                        "median_spacing": None if median is None else round(median, 2)})
-    spacings = sorted(s["median_spacing"] for s in summary if s["grid_cells"] >= 3 and s["median_spacing"])
+                        "median_spacing_nodes": None if median is None else round(median, 2)})
+    spacings = sorted(s["median_spacing_nodes"] for s in summary
+                      if s["grid_cells"] >= 3 and s["median_spacing_nodes"])
     distinct = sum(1 for i, x in enumerate(spacings) if i == 0 or x > DISTINCT_SPACING * spacings[i - 1])
     return {"mec_fraction_grid_cells": float(is_grid.mean()) if len(units) else float("nan"),
             "grid_cell_rule": f"s60 > {MIN_GRIDNESS} and s60 above its shuffle threshold",

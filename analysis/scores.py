@@ -64,6 +64,18 @@ def _fill_hull(raster: np.ndarray, empty: np.ndarray, idx: np.ndarray, values: n
     raster[rows[inside], cols[inside]] = values[nearest]
 
 
+def default_bin_size(positions) -> float:
+    """The raster bin of :func:`rasterise` for nodes at ``positions (n, 2)``: the lattice spacing d
+    for nodes on a square lattice, else d / 2 (hex lattices). Multiply spacings in bins by it to
+    get them in node steps."""
+    positions = np.asarray(positions, dtype=float)
+    if len(positions) < 2:
+        return 1.0
+    spacing = spatial.cKDTree(positions).query(positions, k=2)[0][:, 1].min()  # nearest-neighbour distance
+    steps = (positions - positions.min(axis=0)) / spacing
+    return float(spacing if np.allclose(steps, np.rint(steps), atol=1e-6) else spacing / 2)
+
+
 def rasterise(values, positions, *, bin_size: float | None = None, fill: bool = True) -> np.ndarray:
     """Bin node values onto a square raster; returns a ``(H, W)`` rate map (row = y, column = x).
 
@@ -87,13 +99,7 @@ def rasterise(values, positions, *, bin_size: float | None = None, fill: bool = 
     if len(values) == 0:
         raise ValueError("rasterise needs at least one node")
     origin = positions.min(axis=0)
-    if bin_size is None:
-        spacing = 1.0
-        if len(values) > 1:  # nearest-neighbour distance of the lattice
-            spacing = spatial.cKDTree(positions).query(positions, k=2)[0][:, 1].min()
-        steps = (positions - origin) / spacing
-        on_square = np.allclose(steps, np.rint(steps), atol=1e-6)
-        bin_size = spacing if on_square else spacing / 2
+    bin_size = default_bin_size(positions) if bin_size is None else bin_size
     if not bin_size > 0:
         raise ValueError(f"bin_size must be positive, got {bin_size}")
     idx = np.rint((positions - origin) / bin_size).astype(np.int64)  # (n, 2) as (x, y)

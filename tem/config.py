@@ -93,8 +93,8 @@ PRESETS: dict[str, dict] = {
               "eval_every": 1000, "checkpoint_every": 1000, "out": "runs/paper"},
     # TEM-t with the constraints under which grid cells are optimal (tem.cells): commuting actions on
     # the world's lattice, non-negative cells with a fixed activity budget; hexagonal worlds (README).
-    "grid-cells": {"world": "hex", "action_matrices": "commuting", "module_sizes": (12, 12, 12),
-                   "cells_per_module": 16, "cell_activation": "relu", "steps": 1500, "ratemap_world": "hex:25",
+    "grid-cells": {"world": "hex", "action_matrices": "commuting", "module_sizes": (12, 12, 12, 12),
+                   "cells_per_module": 16, "cell_activation": "relu", "steps": 600, "ratemap_world": "hex:25",
                    "out": "runs/grid-cells"},
     # TEM (Whittington et al. 2020) with the public port's training defaults, except walk length and
     # eta ramp: the port walks 500-6,000 steps per world, we walk 100 (see README, "--model tem").
