@@ -95,14 +95,14 @@ def ratemaps_run(run_dir, *, world: str | None = None, walk_length: int | None =
     result = {"world": target.name, "walk_length": walk_length, "n_mec_units": len(maps.mec),
               "n_hpc_units": len(maps.hippocampus), "memory": config.memory}
     is_grid_world = target.family.split("+")[0] in ("square", "hex")
+    modules = mec_modules(model)
     if is_grid_world:
         result.update(_score_maps(maps, target, n_shuffles, seed, progress))
-        result.update(_module_summary(result["mec_units"], mec_modules(model),
-                                      spatial.default_bin_size(target.positions)))
+        result.update(_module_summary(result["mec_units"], modules, spatial.default_bin_size(target.positions)))
     else:
         result["note"] = "grid and place scores need a square or hexagonal world; maps only"
     result["remapping"] = remapping_scores(maps, other, target)
-    _plot_maps(run_dir, maps, other, target, result, mec_modules(model))
+    _plot_maps(run_dir, maps, other, target, result, modules)
     result["seconds"] = round(time.perf_counter() - start, 1)
     save_json(run_dir / "ratemaps.json", result)
     return result
@@ -133,9 +133,7 @@ def _plot_best_cells(run_dir: Path, maps, world, result: dict, modules: np.ndarr
     mec, hpc = result["mec_units"], result["hpc_units"]
     s60 = np.array([-np.inf if u["s60"] is None else u["s60"] for u in mec])
     best = np.argsort(-s60, kind="stable")[:n]
-    grid = np.array([u["is_grid"] and (u["s60"] or 0) > MIN_GRIDNESS for u in mec])
-    spacing = np.array([np.nan if u["spacing"] is None else u["spacing"] for u in mec])
-    spacing = spacing * spatial.default_bin_size(world.positions)  # raster bins -> node steps
+    grid, spacing = _grid_cells(mec, spatial.default_bin_size(world.positions))
     fig, _ = plot_cell_summary(
         maps.mec[best], [mec_autocorrelograms[i] for i in best], world, spacing[grid], modules[grid],
         titles=[f"unit {i} (m{modules[i]}) s60 {_fmt(mec[i]['s60'])}" for i in best],
@@ -158,12 +156,19 @@ def _plot_best_cells(run_dir: Path, maps, world, result: dict, modules: np.ndarr
     _save(fig, run_dir / "cells_hpc.png")
 
 
+def _grid_cells(units: list[dict], bin_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which MEC units are grid cells (s60 above ``MIN_GRIDNESS`` and its shuffle threshold), and
+    every unit's grid spacing in node steps (``spacing`` is in raster bins of ``bin_size``)."""
+    is_grid = np.array([u["is_grid"] and (u["s60"] or 0) > MIN_GRIDNESS for u in units], dtype=bool)
+    spacing = np.array([np.nan if u["spacing"] is None else u["spacing"] * bin_size for u in units])
+    return is_grid, spacing
+
+
 def _module_summary(units: list[dict], modules: np.ndarray, bin_size: float = 1.0) -> dict:
     """Grid cells per MEC module, their median spacing in node steps (``spacing`` is in raster bins
     of ``bin_size``) and the number of distinct spacing modules among modules with at least 3 grid
     cells (median spacings more than ``DISTINCT_SPACING`` apart)."""
-    is_grid = np.array([u["is_grid"] and (u["s60"] or 0) > MIN_GRIDNESS for u in units])
-    spacing = np.array([np.nan if u["spacing"] is None else u["spacing"] * bin_size for u in units])
+    is_grid, spacing = _grid_cells(units, bin_size)
     summary = []
     for m in np.unique(modules):
         grid = is_grid & (modules == m)

@@ -101,7 +101,8 @@ class PositionCode(nn.Module):
     def matrices(self) -> torch.Tensor:
         """``(A + 1, d, d)``: index 0 is the identity (no action), index ``a + 1`` is ``W_a``."""
         if self.action_matrices == "commuting":
-            cos, sin = self.angles().cos(), self.angles().sin()  # (A + 1, d / 2)
+            angle = self.angles()  # (A + 1, d / 2)
+            cos, sin = angle.cos(), angle.sin()
             rotation = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
             return torch.stack([torch.block_diag(*r) for r in rotation])  # planes are units (2i, 2i + 1)
         weight = self.weight * self.block_mask
