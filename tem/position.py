@@ -33,6 +33,8 @@ class PositionCode(nn.Module):
             action ``a`` rotates it by ``step_a . w``: the code represents the world's lattice
             exactly (a step north then east equals east then north, three hex steps at 120
             degrees return home); without it each action learns its own angles.
+        module_scale, module_ratio: with ``"commuting"``, module ``m`` starts with wavelengths of
+            ``module_scale * module_ratio^m`` steps (grid modules in rats are ~1.4x apart).
         inverse_actions: ``(A,)`` ids of each action's inverse, -1 for none (from the world).
         stay_actions: ids of actions that leave the agent in place; their matrix is the identity.
         norm: ``f``: ``"none"``, ``"layernorm"`` (fixed-weight layer norm, as in the paper) or
@@ -41,7 +43,8 @@ class PositionCode(nn.Module):
 
     def __init__(self, n_actions: int, module_sizes: Sequence[int] = (32,), action_matrices: str = "orthogonal_tied",
                  inverse_actions: Sequence[int] = (), stay_actions: Sequence[int] = (), norm: str = "none",
-                 displacements: Sequence[Sequence[float]] | None = None):
+                 displacements: Sequence[Sequence[float]] | None = None, module_scale: float = 4.0,
+                 module_ratio: float = 1.5):
         super().__init__()
         if action_matrices not in ACTION_MATRICES:
             raise ValueError(f"action_matrices must be one of {ACTION_MATRICES}, got {action_matrices!r}")
@@ -56,6 +59,8 @@ class PositionCode(nn.Module):
         self.stay_actions = tuple(stay_actions)
         # Which parameter matrix each action uses, and whether it uses its transpose.
         source, transposed = list(range(n_actions)), [False] * n_actions
+        if not module_scale > 0 or not module_ratio > 0:
+            raise ValueError(f"module_scale and module_ratio must be > 0, got {module_scale}, {module_ratio}")
         if action_matrices == "commuting" and any(s % 2 for s in self.module_sizes):
             raise ValueError(f"action_matrices='commuting' needs even module sizes, got {self.module_sizes}")
         if action_matrices in ("orthogonal_tied", "commuting"):
@@ -68,8 +73,8 @@ class PositionCode(nn.Module):
         self.register_buffer("block_mask", block, persistent=False)
         self.register_buffer("displacements", None, persistent=False)
         if action_matrices == "commuting":
-            # Module m starts with wavelengths of 4 * 1.5^m steps (later modules are coarser).
-            wavelength = torch.cat([torch.full((s // 2,), 4 * 1.5 ** m) for m, s in enumerate(self.module_sizes)])
+            wavelength = torch.cat([torch.full((s // 2,), module_scale * module_ratio ** m)
+                                    for m, s in enumerate(self.module_sizes)])
             if displacements is not None:  # a 2D spatial frequency per plane: angle_a = step_a . frequency
                 self.register_buffer("displacements", torch.as_tensor(displacements, dtype=torch.float32),
                                      persistent=False)

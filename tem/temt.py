@@ -33,6 +33,10 @@ class TEMtConfig:
     """sizes of the position-code modules (block-diagonal action matrices)."""
     action_matrices: str = "orthogonal_tied"
     """free | orthogonal | orthogonal_tied | commuting (see tem.position.PositionCode)."""
+    module_scale: float = 4.0
+    """commuting: initial wavelength (steps) of the first module's planes."""
+    module_ratio: float = 1.5
+    """commuting: ratio of successive modules' initial wavelengths."""
     norm: str = "none"
     """normalisation f of the position code: none | layernorm | l2."""
     cells_per_module: int = 0
@@ -91,7 +95,7 @@ class TEMt(nn.Module):
         self.config = config
         self.position = PositionCode(config.n_actions, config.module_sizes, config.action_matrices,
                                      config.inverse_actions, config.stay_actions, config.norm,
-                                     config.displacements or None)
+                                     config.displacements or None, config.module_scale, config.module_ratio)
         self.sensory = SensoryCode(config.n_objects, config.sensory_dim)
         d = self.position.dim
         self.cells = None

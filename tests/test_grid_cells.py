@@ -52,6 +52,14 @@ def test_lattice_code_closes_hex_triangles_and_rejects_odd_modules():
         PositionCode(4, (5,), "commuting")
 
 
+def test_module_scale_and_ratio_set_initial_wavelengths():
+    code = PositionCode(6, (4, 4, 2), "commuting", displacements=HEX_STEPS, module_scale=5.0, module_ratio=2.0)
+    wavelength = 2 * torch.pi / code.frequency.norm(dim=1)
+    torch.testing.assert_close(wavelength, torch.tensor([5.0, 5.0, 10.0, 10.0, 20.0]))
+    with pytest.raises(ValueError, match="module_scale"):
+        PositionCode(6, (4,), "commuting", module_ratio=0.0)
+
+
 def test_world_displacements():
     assert np.allclose(make_worlds("square:4")[0].displacements, [[0, 1], [1, 0], [0, -1], [-1, 0]])
     assert np.allclose(make_worlds("periodic-square:4")[0].displacements[1], [1, 0])  # wrap edges ignored
