@@ -97,9 +97,10 @@ PRESETS: dict[str, dict] = {
               "eval_every": 1000, "checkpoint_every": 1000, "out": "runs/paper"},
     # TEM-t with the constraints under which grid cells are optimal (tem.cells): commuting actions on
     # the world's lattice, non-negative cells with a fixed activity budget; hexagonal worlds (README).
+    # Module wavelengths start 1.42x apart (as rat grid modules), from 5 steps (README).
     "grid-cells": {"world": "hex", "action_matrices": "commuting", "module_sizes": (12, 12, 12, 12),
-                   "cells_per_module": 16, "cell_activation": "relu", "steps": 600, "ratemap_world": "hex:25",
-                   "out": "runs/grid-cells"},
+                   "module_scale": 5.0, "module_ratio": 1.42, "cells_per_module": 16, "cell_activation": "relu",
+                   "steps": 600, "ratemap_world": "hex:25", "out": "runs/grid-cells"},
     # TEM (Whittington et al. 2020) with the public port's training defaults, except walk length and
     # eta ramp: the port walks 500-6,000 steps per world, we walk 100 (see README, "--model tem").
     "tem": {"model": "tem", "memory": "hebbian", "world": "square:5", "batch": 16, "window": 20, "walk_length": 100,
