@@ -282,9 +282,11 @@ def grid_scores(rate_map, *, min_overlap: int | None = None, inner_fraction: flo
             "params": params}
 
 
-def grid_spacing_orientation(autocorr, n_peaks: int = 6) -> tuple[float, float]:
+def grid_spacing_orientation(autocorr, n_peaks: int = 6, smooth: float = 1.0) -> tuple[float, float]:
     """Grid spacing (bins) and orientation (degrees) from a ``(h, w)`` autocorrelogram.
 
+    The autocorrelogram is first smoothed (``smooth_map``, sigma ``smooth`` bins), so that ripples
+    of the raster's sampling along a ridge (band cells on hex rasters) are not taken for peaks.
     Peaks are the positive local maxima over 3x3 neighbourhoods (``scipy.ndimage.maximum_filter``),
     the centre excluded, refined to sub-bin precision by a parabola through each peak and its
     neighbours along each axis. Of the ``n_peaks`` nearest the centre: spacing = median distance,
@@ -294,6 +296,7 @@ def grid_spacing_orientation(autocorr, n_peaks: int = 6) -> tuple[float, float]:
     sac = np.asarray(autocorr, dtype=float)
     if sac.ndim != 2:
         raise ValueError(f"autocorr must be a 2D array, got shape {sac.shape}")
+    sac = smooth_map(sac, smooth)
     f = np.where(np.isfinite(sac), sac, -np.inf)
     local_max = f == ndimage.maximum_filter(f, size=3, mode="constant", cval=-np.inf)
     peak = local_max & np.isfinite(sac) & (f > 0)

@@ -264,3 +264,15 @@ def test_node_values_with_positions_shuffle_nodes():
     assert scores["is_place"] and scores["n_fields"] == 1
     with pytest.raises(ValueError, match=r"\(n_units, n_nodes\)"):
         score_units(pattern, positions=positions, rng=0)
+
+
+def test_spacing_ignores_ripples_along_a_ridge():
+    """A band-like autocorrelogram: a ring of six peaks 16 bins out, and a ridge through the centre
+    whose values ripple with a 2-bin period (a hex raster's sampling). The ripples are not peaks."""
+    y, x = np.mgrid[-30:31, -30:31].astype(float)
+    ridge = np.exp(-y ** 2 / 8 - np.abs(x) / 20) * (0.9 + 0.05 * np.cos(np.pi * x))
+    ring = sum(np.exp(-((x - 16 * np.cos(a)) ** 2 + (y - 16 * np.sin(a)) ** 2) / 8)
+               for a in np.radians(np.arange(30, 360, 60)))
+    sac = np.maximum(ridge, 0.8 * ring)
+    assert grid_spacing_orientation(sac, smooth=0)[0] < 8  # the raw ripples would be taken for peaks
+    assert grid_spacing_orientation(sac)[0] == pytest.approx(16, abs=0.5)
