@@ -275,7 +275,7 @@ class TEM(nn.Module):
         sigma_init = self.logsig_g_init.exp()
         onehot = F.one_hot(obs, c.n_objects).float()
         offset = sched["offset"] * c.p2g_offset
-        win = {k: [] for k in ("gen_k", "gen_v", "inf_k", "inf_v")}  # this window's writes, (F, B, S) each
+        win = {k: [] for k in ("gen_k", "gen_v", "inf_k", "inf_v")}  # this window's writes, (B, P) each
         gen_carried, inf_carried = self.memory.carried(gen_state), self.inference_memory.carried(inf_state)
         rec = {k: [] for k in ("g_path", "g_inf", "p_inf", "p_x", "p_gen")}
         for t in range(T):
@@ -306,15 +306,15 @@ class TEM(nn.Module):
                                           c.generative_iterations, self._dense(gen_state, t, lam))  # (B, 2, P)
             # 5. Hebbian writes (read by later steps)
             for name, pair in (("gen", p_gen[:, 0]), ("inf", p_x)):
-                win[f"{name}_k"].append(self.memory.module_major((p_inf + pair)[:, None])[:, :, 0])
-                win[f"{name}_v"].append(self.memory.module_major((p_inf - pair)[:, None])[:, :, 0])
+                win[f"{name}_k"].append(p_inf + pair)
+                win[f"{name}_v"].append(p_inf - pair)
             for name, value in (("g_path", g_path), ("g_inf", g_inf), ("p_inf", p_inf), ("p_x", p_x), ("p_gen", p_gen)):
                 rec[name].append(value)
             g_prev = g_inf
         rec = {name: torch.stack(values, 1) for name, values in rec.items()}  # (B, T, ...)
         logits = self.predict_x(torch.cat([rec["p_inf"][:, :, None], rec["p_gen"]], 2)[..., : self.n_p0])  # (B, T, 3, n_x)
         window_weights = eta * lam ** torch.arange(T - 1, -1, -1, dtype=torch.float, device=obs.device)  # (T,)
-        written = {k: self.memory.flat(torch.stack(v, 2)) for k, v in win.items()}  # (B, T, P)
+        written = {k: torch.stack(v, 1) for k, v in win.items()}  # (B, T, P)
         memory = {"generative": self.memory.append(gen_state, written["gen_k"], written["gen_v"], window_weights, lam ** T),
                   "inference": self.inference_memory.append(inf_state, written["inf_k"], written["inf_v"],
                                                             window_weights, lam ** T)}
@@ -334,11 +334,11 @@ class TEM(nn.Module):
                 lam: float) -> list[Part]:
         """The memories readable at window step ``t``: the carried ones (``carried``, weights
         ``strength``) with weights ``strength lam^t`` and this window's steps ``tau < t`` (``keys,
-        values``: ``(F, B, S)`` each) with ``eta lam^(t-1-tau)`` (``M_{t-1}`` of the dense formula)."""
+        values``: ``(B, P)`` each) with ``eta lam^(t-1-tau)`` (``M_{t-1}`` of the dense formula)."""
         scaled = carried.weights * lam ** t
         parts = [carried._replace(weights=torch.where(scaled < FORGOTTEN, 0.0, scaled))]
         if t > 0:
             own = eta * lam ** torch.arange(t - 1, -1, -1, dtype=scaled.dtype, device=scaled.device)
             own = torch.where(own < FORGOTTEN, 0.0, own).expand(scaled.shape[0], t)
-            parts.append(memory.part(torch.stack(keys, 2), torch.stack(values, 2), own))
+            parts.append(memory.part(torch.stack(keys, 1), torch.stack(values, 1), own))
         return parts

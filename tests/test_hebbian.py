@@ -50,41 +50,67 @@ def test_hebbian_update_equals_formula(hierarchical):
     torch.testing.assert_close(memory.dense(two)[:, idx][:, :, idx], dense_formula(memory, p, p_hat, [eta] * 7, [lam] * 7))
 
 
-def as_part(memory, keys, values, weights):
-    """A readable part from flat ``keys, values (B, M, width)``, ``weights (B, M)``."""
-    return memory.part(memory.to_modules(keys).transpose(0, 1), memory.to_modules(values).transpose(0, 1), weights)
+def dense_attractor(memory, query, M, kappa, iterations):
+    """Plain autograd: ``h <- f(kappa h + h M)`` with a dense ``M (B, width, width)``, module ``f``
+    updating in its first ``iterations[f]`` iterations."""
+    updates = torch.tensor(iterations)[torch.arange(memory.width) // memory.module_width]
+    h = hippocampal_activation(query)
+    for i in range(max(iterations)):
+        h = torch.where(updates > i, hippocampal_activation(kappa * h + h @ M), h)
+    return h
 
 
-def read_flat(memory, h, parts, dense=None):
-    """``h (B, Q, width)`` -> ``h M`` ``(B, Q, width)``."""
-    return memory.flat(memory.read(memory.module_major(h), parts, dense))
+def reference_attractor(memory, query, keys, values, weights, kappa, iterations, dense=None):
+    """:func:`dense_attractor` with ``M = sum_m w_m k_m^T v_m`` (masked) ``+ dense``, from flat
+    ``keys, values (B, M, width)``, ``weights (B, M)``."""
+    M = torch.einsum("bm,bmi,bmj->bij", weights, keys, values) * memory.connection_mask()
+    return dense_attractor(memory, query, M if dense is None else M + dense, kappa, iterations)
 
 
 @pytest.mark.parametrize("hierarchical", [True, False])
-def test_efficient_read_and_attractor_equal_dense(hierarchical):
+def test_attractor_equals_dense_formula(hierarchical):
     memory = HebbianMemory(SIZES, hierarchical=hierarchical)
     keys, values = random_p(memory, 3, 9, seed=3), random_p(memory, 3, 9, seed=4)
     weights = torch.rand(3, 9)
     state = {"keys": memory.to_modules(keys), "values": memory.to_modules(values), "strength": weights,
              "dense": torch.zeros(3, 0, 0)}
     M = memory.dense(state)  # (3, width, width): sum_m w_m k_m^T v_m, masked
-    h = random_p(memory, 3, 2, seed=5)
-    torch.testing.assert_close(read_flat(memory, h, [as_part(memory, keys, values, weights)]), h @ M)
-    torch.testing.assert_close(read_flat(memory, h, [memory.carried(state, 0.5)]), 0.5 * h @ M)
-    # attractor h <- f(kappa h + h M), with low-frequency modules stopping early
-    unit_module = torch.arange(memory.width) // memory.module_width
-    iterations = (4, 2, 1)
-    expected = hippocampal_activation(h)
-    for i in range(4):
-        new = hippocampal_activation(0.8 * expected + expected @ M)
-        expected = torch.where(torch.tensor(iterations)[unit_module] > i, new, expected)
-    # two parts, one with gradients (as this window's memories), which is read differently
+    torch.testing.assert_close(M, torch.einsum("bm,bmi,bmj->bij", weights, keys, values) * memory.connection_mask())
+    h, iterations = random_p(memory, 3, 2, seed=5), (4, 2, 1)  # low-frequency modules stop early
+    torch.testing.assert_close(memory.attractor(h, [memory.carried(state, 0.5)], 0.8, iterations),
+                               dense_attractor(memory, h, 0.5 * M, 0.8, iterations))
+    # two parts, one with gradients (as this window's memories)
     own_keys, own_values = (x[:, 4:].clone().requires_grad_() for x in (keys, values))
-    parts = [as_part(memory, keys[:, :4], values[:, :4], weights[:, :4]),
-             as_part(memory, own_keys, own_values, weights[:, 4:])]
-    torch.testing.assert_close(memory.attractor(h, parts, 0.8, iterations).detach(), expected)
+    parts = [memory.part(keys[:, :4], values[:, :4], weights[:, :4]), memory.part(own_keys, own_values, weights[:, 4:])]
+    out = memory.attractor(h, parts, 0.8, iterations)
+    torch.testing.assert_close(out.detach(), dense_attractor(memory, h, M, 0.8, iterations))
     assert torch.all(memory.unpad(memory.pad(torch.ones(1, memory.n_units))) == 1)
-    assert torch.all(memory.attractor(h, parts, 0.8, iterations)[..., unit_module.eq(2) & (torch.arange(memory.width) % 6 >= 3)] == 0)
+    unit_module = torch.arange(memory.width) // memory.module_width
+    assert torch.all(out[..., unit_module.eq(2) & (torch.arange(memory.width) % 6 >= 3)] == 0)  # padding
+
+
+@pytest.mark.parametrize("hierarchical, iterations, with_dense", [
+    (True, (4, 2, 1), False), (False, (3, 3, 3), False), (True, (3, 3, 1), True), (False, (2, 1, 1), True)])
+def test_attractor_gradients_equal_autograd(hierarchical, iterations, with_dense):
+    """The hand-written backward pass gives autograd's gradients (float64) for the query and this
+    window's keys and values, with modules that stop early, either connectivity and a dense part."""
+    memory = HebbianMemory(SIZES, hierarchical=hierarchical).double()
+    keys, values = (0.5 * random_p(memory, 3, 9, seed=s).double() for s in (3, 4))
+    weights = torch.rand(3, 9, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    query = (2 * random_p(memory, 3, 2, seed=6).double()).requires_grad_()  # partly beyond [-1, 1]: the clamp acts
+    dense = 0.1 * random_p(memory, 3, memory.width, seed=7).double() if with_dense else None
+    own_keys, own_values = (x[:, 5:].clone().requires_grad_() for x in (keys, values))
+    parts = [memory.part(keys[:, :5], values[:, :5], weights[:, :5]), memory.part(own_keys, own_values, weights[:, 5:])]
+    out = memory.attractor(query, parts, 0.8, iterations, dense)
+    expected = reference_attractor(memory, query, torch.cat([keys[:, :5], own_keys], 1),
+                                   torch.cat([values[:, :5], own_values], 1), weights, 0.8, iterations, dense)
+    torch.testing.assert_close(out, expected)
+    assert (out == 1).any() and ((out > 0) & (out < 1)).sum() > out.numel() // 4  # some units saturate, many do not
+    grad_out = torch.randn_like(out)
+    grads = torch.autograd.grad(out, (query, own_keys, own_values), grad_out)
+    for grad, expected_grad in zip(grads, torch.autograd.grad(expected, (query, own_keys, own_values), grad_out)):
+        torch.testing.assert_close(grad, expected_grad)
+        assert grad.abs().sum() > 0
 
 
 def test_fold_into_dense_keeps_reads_when_clamp_is_inactive():
@@ -96,13 +122,8 @@ def test_fold_into_dense_keeps_reads_when_clamp_is_inactive():
     assert memory.dense(vectors).abs().max() < 1  # the clamp does nothing here
     torch.testing.assert_close(memory.dense(folded), memory.dense(vectors))
     h = random_p(memory, 2, 1, seed=8)
-    torch.testing.assert_close(read_flat(memory, h, [], folded["dense"]), h @ memory.dense(vectors))
-    unit_module = torch.arange(memory.width) // memory.module_width
-    expected = hippocampal_activation(h)
-    for i in range(2):
-        new = hippocampal_activation(0.8 * expected + expected @ memory.dense(vectors))
-        expected = torch.where(torch.tensor((2, 1, 1))[unit_module] > i, new, expected)
-    torch.testing.assert_close(memory.attractor(h, [memory.carried(folded)], 0.8, (2, 1, 1), folded["dense"]), expected)
+    torch.testing.assert_close(memory.attractor(h, [memory.carried(folded)], 0.8, (2, 1, 1), folded["dense"]),
+                               dense_attractor(memory, h, memory.dense(vectors), 0.8, (2, 1, 1)))
 
 
 def test_reset_cap_and_bad_input():
