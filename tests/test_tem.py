@@ -12,9 +12,12 @@ import torch
 import train
 from envs import WalkSampler, make_worlds
 from tem.config import make_config
+from tem.memory.base import map_state
+from tem.memory.hebbian import HebbianMemory
 from tem.run import build_model
 from tem.tem import LOSS_NAMES, TEM, TEMConfig
 from tem.tem_modules import Transition
+from tests.test_hebbian import dense_attractor
 from tests.tiny import train_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,6 +92,45 @@ def test_two_windows_equal_one(dense_after):
     first = model(obs[:, :5], action[:, :5], new_world, model.initial_state(3))
     second = model(obs[:, 5:], action[:, 5:], torch.zeros_like(new_world), model.detach_state(first.state))
     torch.testing.assert_close(torch.cat([first.logits, second.logits], 1), whole.logits, atol=1e-5, rtol=1e-4)
+
+
+def plain_attractor(memory, query, parts, kappa, iterations, dense=None):
+    """``HebbianMemory.attractor`` through autograd, from the dense matrix its parts stand for."""
+    B, _, width = query.shape
+
+    def flat(x):  # the memory's read layout (G, M, X) -> (B, M, width)
+        return x.unflatten(0, (-1, B)).permute(1, 2, 0, 3).flatten(2) if memory.hierarchical else x
+
+    M = sum(torch.einsum("bm,bmi,bmj->bij", part.weights[:, 0], flat(part.keys), flat(part.values)) for part in parts)
+    M = M * memory.connection_mask() + (0 if dense is None else dense)
+    return dense_attractor(memory, query, M, kappa, iterations)
+
+
+@pytest.mark.parametrize("dense_after", [0, 6])
+def test_losses_and_gradients_equal_a_plain_autograd_attractor(monkeypatch, dense_after):
+    """The attractors' hand-written backward passes give TEM autograd's gradients (float64, second
+    window: carried memories, or their dense fold; a generative module that stops after one iteration)."""
+    model = tiny_model(dense_after=dense_after, generative_iterations=(3, 1)).double()
+    obs, action, new_world = random_window(T=16, walk=32)
+
+    def losses_and_grads():
+        state = map_state(torch.Tensor.double, model.initial_state(3))
+        first = model(obs[:, :8], action[:, :8], new_world, state, step=10)
+        assert (first.state["memory"]["generative"]["dense"].numel() > 0) == (dense_after > 0)
+        out = model(obs[:, 8:], action[:, 8:], torch.zeros_like(new_world), model.detach_state(first.state), step=10)
+        losses = model.losses(out, obs[:, 8:], step=10)
+        model.zero_grad()
+        losses["total"].backward()
+        return losses, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    losses, grads = losses_and_grads()
+    monkeypatch.setattr(HebbianMemory, "attractor", plain_attractor)
+    expected_losses, expected_grads = losses_and_grads()
+    for name in losses:
+        torch.testing.assert_close(losses[name], expected_losses[name])
+    assert grads.keys() == expected_grads.keys() and len(grads) > 10
+    for name in grads:
+        torch.testing.assert_close(grads[name], expected_grads[name], msg=name)
 
 
 def test_new_world_resets_the_slot():
