@@ -22,7 +22,8 @@ def visit_masks(node: np.ndarray, action: np.ndarray, n_actions: int) -> dict[st
     Returns ``(B, T)`` bool arrays:
         ``node_visited``: the node was visited at an earlier step.
         ``edge_visited``: the (previous node, action) pair was taken at an earlier step.
-        ``link_inference``: node visited but edge never taken (zero-shot inference).
+        ``link_inference``: node visited but edge never taken (zero-shot inference). A stay
+            (the node did not change) is not a route to the node, so it never counts here.
         ``first_visit``: the node was never visited before.
     """
     node_visited = _seen_before(node)
@@ -30,7 +31,7 @@ def visit_masks(node: np.ndarray, action: np.ndarray, n_actions: int) -> dict[st
     edge[:, 1:] = node[:, :-1] * n_actions + action[:, 1:]
     edge_visited = _seen_before(edge) & (edge >= 0)
     moved = np.zeros(node.shape, dtype=bool)
-    moved[:, 1:] = action[:, 1:] >= 0
+    moved[:, 1:] = (action[:, 1:] >= 0) & (node[:, 1:] != node[:, :-1])
     return {"node_visited": node_visited, "edge_visited": edge_visited,
             "link_inference": node_visited & ~edge_visited & moved, "first_visit": ~node_visited}
 

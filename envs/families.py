@@ -9,6 +9,7 @@ DEFAULT_SIZES = {
     "line": "10", "ring": "12", "family-tree": "3",
 }
 FAMILIES = tuple(DEFAULT_SIZES)
+GRID_KINDS = ("square", "periodic-square", "hex", "periodic-hex")
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -26,16 +27,21 @@ def parse_sizes(text: str) -> list[int]:
 
 
 def make_worlds(spec: str, *, stay_action: bool = False) -> list[World]:
-    """All worlds of a family spec ``"KIND[:SIZES]"``, one per size.
+    """All worlds of a family spec ``"KIND[+stay][:SIZES]"``, one per size.
 
     Kinds: ``square``, ``periodic-square``, ``hex``, ``periodic-hex`` (sizes are sides, default
     8-11; periodic hex needs even sides), ``line`` (number of nodes), ``ring`` (number of nodes),
-    ``family-tree`` (generations below the root).
+    ``family-tree`` (generations below the root). A ``+stay`` suffix on a grid kind (e.g.
+    ``square+stay:5``, the TEM port's world) adds a stand-still action, as ``stay_action=True`` does.
     """
     kind, _, size_text = spec.partition(":")
+    if kind.endswith("+stay"):
+        kind, stay_action = kind[: -len("+stay")], True
+        if kind not in GRID_KINDS:
+            raise ValueError(f"'+stay' applies to grid worlds ({', '.join(GRID_KINDS)}), not {kind!r}")
     if kind not in DEFAULT_SIZES:
         raise ValueError(f"unknown world {kind!r}; choose one of {', '.join(FAMILIES)} "
-                         "(optionally with sizes, e.g. 'square:8-11')")
+                         "(optionally with '+stay' and sizes, e.g. 'square+stay:8-11')")
     sizes = parse_sizes(size_text or DEFAULT_SIZES[kind])
     if kind == "periodic-hex":
         sizes = [s for s in sizes if s % 2 == 0] or sizes  # odd sides raise a clear error below

@@ -26,20 +26,27 @@ def brute_force_masks(node, action, n_actions):
             edge = (node[b, t - 1], action[b, t]) if t > 0 and action[b, t] >= 0 else None
             masks["node_visited"][b, t] = node[b, t] in nodes
             masks["edge_visited"][b, t] = edge in edges
-            masks["link_inference"][b, t] = masks["node_visited"][b, t] and edge is not None and edge not in edges
+            stayed = t > 0 and node[b, t] == node[b, t - 1]
+            masks["link_inference"][b, t] = (masks["node_visited"][b, t] and edge is not None and edge not in edges
+                                             and not stayed)
             nodes.add(node[b, t])
             edges.add(edge)
     return masks
 
 
-def test_visit_masks_match_a_brute_force_count():
-    sampler = WalkSampler(make_worlds("square:4"), 5, 60, 60, seed=3, stagger=False)
+@pytest.mark.parametrize("world", ["square:4", "square+stay:4"])
+def test_visit_masks_match_a_brute_force_count(world):
+    worlds = make_worlds(world)
+    sampler = WalkSampler(worlds, 5, 60, 60, seed=3, stagger=False)
     batch = sampler.next_window()
-    masks = visit_masks(batch.node, batch.action, 4)
-    for key, expected in brute_force_masks(batch.node, batch.action, 4).items():
+    masks = visit_masks(batch.node, batch.action, worlds[0].n_actions)
+    for key, expected in brute_force_masks(batch.node, batch.action, worlds[0].n_actions).items():
         np.testing.assert_array_equal(masks[key], expected, err_msg=key)
     np.testing.assert_array_equal(masks["first_visit"], ~masks["node_visited"])
     assert masks["link_inference"].any()
+    stays = np.zeros_like(masks["link_inference"])
+    stays[:, 1:] = batch.node[:, 1:] == batch.node[:, :-1]
+    assert stays.any() == ("stay" in world) and not (masks["link_inference"] & stays).any()
 
 
 def test_fraction_visited_counts_distinct_earlier_nodes():

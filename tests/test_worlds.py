@@ -127,6 +127,16 @@ def test_make_worlds_family_specs():
         make_worlds("cube:8")
 
 
+def test_stay_suffix_adds_a_stand_still_action():
+    (world,) = make_worlds("square+stay:5")
+    stay = world.stay_actions[0]
+    assert world.n_actions == 5 and world.family == "square+stay"
+    assert (world.transitions[:, stay] == np.arange(world.n_nodes)).all()
+    assert make_worlds("hex+stay:4")[0].n_actions == 7
+    with pytest.raises(ValueError, match="grid worlds"):
+        make_worlds("ring+stay:12")
+
+
 # ---- errors name the argument ------------------------------------------------------------------
 @pytest.mark.parametrize("call,name", [
     (lambda: square_grid(1), "width"), (lambda: square_grid(4, 1), "height"),
