@@ -160,10 +160,12 @@ def write_metrics(path: Path, rows: list[dict]) -> None:
 
 
 def metrics_row(run: Run, scores: dict) -> dict:
-    """One ``metrics.csv`` row: training state and held-out ``scores`` at the current step."""
+    """One ``metrics.csv`` row: training state and held-out ``scores`` at the current step (blank
+    where ``scores`` has none)."""
     speed = run.dist.world_size * run.step * run.config.batch * run.config.window / max(run.train_seconds, 1e-9)
     return {"step": run.step, "train_loss": f"{run.running['loss']:.4f}", "train_acc": f"{run.running['acc']:.4f}",
-            **{key: f"{scores[key]:.4f}" for key in ("link_inference_acc", "first_visit_acc", "node_visited_acc")},
+            **{key: f"{scores[key]:.4f}" if key in scores else "" for key in ("link_inference_acc", "first_visit_acc",
+                                                                               "node_visited_acc")},
             "train_seconds": f"{run.train_seconds:.1f}", "env_steps_per_s": f"{speed:.0f}"}
 
 
@@ -225,6 +227,12 @@ def train(run: Run) -> int:
     if main_process:
         if config.analysis:
             final_analysis(run, rows)
+        elif not rows or int(rows[-1]["step"]) < run.step:  # the last step's row, evaluated if asked
+            if config.eval_every:
+                log_evaluation(run, rows, writer)
+            else:
+                rows.append(metrics_row(run, {}))
+                write_metrics(run.dir / "metrics.csv", rows)
         writer.close()
     return 0
 

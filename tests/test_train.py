@@ -46,6 +46,15 @@ def test_smoke_run_in_subprocess_writes_everything(tmp_path):
     assert steps == ["3", "6"]  # the periodic evaluation, then the final one
 
 
+def test_run_without_analysis_still_records_its_last_step(tmp_path):
+    assert run_main(tmp_path, "--steps", "4", "--eval-every", "2", "--no-analysis", name="eval") == 0
+    assert run_main(tmp_path, "--steps", "3", "--no-analysis", name="quiet") == 0
+    evaluated = train.read_metrics(tmp_path / "eval" / "metrics.csv")
+    assert [row["step"] for row in evaluated] == ["2", "4"] and evaluated[-1]["link_inference_acc"] != ""
+    (last,) = train.read_metrics(tmp_path / "quiet" / "metrics.csv")
+    assert last["step"] == "3" and float(last["train_acc"]) >= 0 and last["link_inference_acc"] == ""
+
+
 def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, monkeypatch):
     assert run_main(tmp_path, "--steps", "9", "--checkpoint-every", "100", "--no-analysis", name="full") == 0
     original = train.Run.train_step
