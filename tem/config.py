@@ -36,6 +36,8 @@ class TrainConfig:
                                                      "rotate fixed planes: an actionable code)")
     module_scale: float = option(4.0, "commuting: initial wavelength, in steps, of the first module's planes")
     module_ratio: float = option(1.5, "commuting: ratio of successive modules' initial wavelengths")
+    fixed_wavelengths: bool = option(False, "commuting on grid worlds: keep the initial wavelengths, learn only "
+                                            "each plane's direction")
     norm: str = option("none", "position-code normalisation: none | layernorm | l2")
     cells_per_module: int = option(0, "temt: MEC cells read out linearly per position-code module (0: the code "
                                       "itself); keys come from the cells")
@@ -83,6 +85,8 @@ class TrainConfig:
         if self.lr_schedule not in ("cosine", "tem") or self.tem_eta_ramp < 1:
             raise ValueError(f"lr_schedule must be cosine or tem and tem_eta_ramp >= 1, got {self.lr_schedule!r}, "
                              f"{self.tem_eta_ramp}")
+        if self.fixed_wavelengths and self.action_matrices != "commuting":
+            raise ValueError("fixed_wavelengths needs action_matrices='commuting' (the only code with wavelengths)")
         if not self.module_scale > 0 or not self.module_ratio > 0:
             raise ValueError(f"module_scale and module_ratio must be > 0, got {self.module_scale}, {self.module_ratio}")
         if self.device not in ("cpu", "cuda", "auto"):

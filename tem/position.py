@@ -35,6 +35,8 @@ class PositionCode(nn.Module):
             degrees return home); without it each action learns its own angles.
         module_scale, module_ratio: with ``"commuting"``, module ``m`` starts with wavelengths of
             ``module_scale * module_ratio^m`` steps (grid modules in rats are ~1.4x apart).
+        fixed_wavelengths: with ``"commuting"`` and ``displacements``, keep those wavelengths and
+            learn only each plane's direction (the modules' spacings are then set, not learned).
         inverse_actions: ``(A,)`` ids of each action's inverse, -1 for none (from the world).
         stay_actions: ids of actions that leave the agent in place; their matrix is the identity.
         norm: ``f``: ``"none"``, ``"layernorm"`` (fixed-weight layer norm, as in the paper) or
@@ -44,7 +46,7 @@ class PositionCode(nn.Module):
     def __init__(self, n_actions: int, module_sizes: Sequence[int] = (32,), action_matrices: str = "orthogonal_tied",
                  inverse_actions: Sequence[int] = (), stay_actions: Sequence[int] = (), norm: str = "none",
                  displacements: Sequence[Sequence[float]] | None = None, module_scale: float = 4.0,
-                 module_ratio: float = 1.5):
+                 module_ratio: float = 1.5, fixed_wavelengths: bool = False):
         super().__init__()
         if action_matrices not in ACTION_MATRICES:
             raise ValueError(f"action_matrices must be one of {ACTION_MATRICES}, got {action_matrices!r}")
@@ -72,6 +74,7 @@ class PositionCode(nn.Module):
         block = torch.block_diag(*[torch.ones(s, s) for s in self.module_sizes])
         self.register_buffer("block_mask", block, persistent=False)
         self.register_buffer("displacements", None, persistent=False)
+        self.register_buffer("wavenumber", None, persistent=False)
         if action_matrices == "commuting":
             wavelength = torch.cat([torch.full((s // 2,), module_scale * module_ratio ** m)
                                     for m, s in enumerate(self.module_sizes)])
@@ -79,8 +82,12 @@ class PositionCode(nn.Module):
                 self.register_buffer("displacements", torch.as_tensor(displacements, dtype=torch.float32),
                                      persistent=False)
                 direction = torch.rand(d // 2) * 2 * torch.pi
-                self.frequency = nn.Parameter(torch.stack([direction.cos(), direction.sin()], 1)
-                                              * (2 * torch.pi / wavelength)[:, None])
+                if fixed_wavelengths:
+                    self.register_buffer("wavenumber", 2 * torch.pi / wavelength, persistent=False)
+                    self.direction = nn.Parameter(direction)
+                else:
+                    self.frequency = nn.Parameter(torch.stack([direction.cos(), direction.sin()], 1)
+                                                  * (2 * torch.pi / wavelength)[:, None])
             else:  # a free angle per action and plane
                 self.angle = nn.Parameter(torch.randn(n_actions, d // 2) * 2 * torch.pi / wavelength / 2 ** 0.5)
         else:
@@ -93,10 +100,16 @@ class PositionCode(nn.Module):
         if norm == "l2":
             self.scale = nn.Parameter(torch.ones(len(self.module_sizes)))
 
+    def frequencies(self) -> torch.Tensor:
+        """``(d / 2, 2)`` the 2D spatial frequency of each plane (``"commuting"`` with displacements)."""
+        if self.wavenumber is None:
+            return self.frequency
+        return torch.stack([self.direction.cos(), self.direction.sin()], 1) * self.wavenumber[:, None]
+
     def angles(self) -> torch.Tensor:
         """``(A + 1, d / 2)`` for ``"commuting"``: index 0 (no action) and stay actions are 0."""
         if self.displacements is not None:
-            angle = self.displacements @ self.frequency.T
+            angle = self.displacements @ self.frequencies().T
         else:
             angle = torch.where(self.transposed[:, None], -self.angle[self.source], self.angle[self.source])
         if self.stay_actions:

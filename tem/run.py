@@ -42,7 +42,7 @@ def build_model(config: TrainConfig, world: World) -> torch.nn.Module:
         inverse_actions=tuple(int(a) for a in world.inverse_actions), stay_actions=world.stay_actions,
         displacements=() if world.displacements is None else tuple(map(tuple, world.displacements.tolist())),
         module_sizes=config.module_sizes, action_matrices=config.action_matrices, norm=config.norm,
-        module_scale=config.module_scale, module_ratio=config.module_ratio,
+        module_scale=config.module_scale, module_ratio=config.module_ratio, fixed_wavelengths=config.fixed_wavelengths,
         sensory_dim=config.sensory_dim, key_dim=config.key_dim, memory=config.memory, beta=config.beta,
         log_scale=config.log_scale, memory_cap=config.memory_cap, sdm_neurons=config.sdm_neurons,
         sdm_activation=config.sdm_activation, sdm_top_k=config.sdm_top_k, sdm_radius=config.sdm_radius,

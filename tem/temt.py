@@ -37,6 +37,8 @@ class TEMtConfig:
     """commuting: initial wavelength (steps) of the first module's planes."""
     module_ratio: float = 1.5
     """commuting: ratio of successive modules' initial wavelengths."""
+    fixed_wavelengths: bool = False
+    """commuting with displacements: keep the initial wavelengths, learn only the directions."""
     norm: str = "none"
     """normalisation f of the position code: none | layernorm | l2."""
     cells_per_module: int = 0
@@ -95,7 +97,8 @@ class TEMt(nn.Module):
         self.config = config
         self.position = PositionCode(config.n_actions, config.module_sizes, config.action_matrices,
                                      config.inverse_actions, config.stay_actions, config.norm,
-                                     config.displacements or None, config.module_scale, config.module_ratio)
+                                     config.displacements or None, config.module_scale, config.module_ratio,
+                                     config.fixed_wavelengths)
         self.sensory = SensoryCode(config.n_objects, config.sensory_dim)
         d = self.position.dim
         self.cells = None

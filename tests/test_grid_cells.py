@@ -54,10 +54,22 @@ def test_lattice_code_closes_hex_triangles_and_rejects_odd_modules():
 
 def test_module_scale_and_ratio_set_initial_wavelengths():
     code = PositionCode(6, (4, 4, 2), "commuting", displacements=HEX_STEPS, module_scale=5.0, module_ratio=2.0)
-    wavelength = 2 * torch.pi / code.frequency.norm(dim=1)
+    wavelength = 2 * torch.pi / code.frequencies().norm(dim=1)
     torch.testing.assert_close(wavelength, torch.tensor([5.0, 5.0, 10.0, 10.0, 20.0]))
     with pytest.raises(ValueError, match="module_scale"):
         PositionCode(6, (4,), "commuting", module_ratio=0.0)
+
+
+def test_fixed_wavelengths_learn_directions_only():
+    code = PositionCode(6, (4, 2), "commuting", displacements=HEX_STEPS, module_scale=5.0, fixed_wavelengths=True)
+    loss = code(torch.tensor([[0, 1, 2]]), torch.randn(1, 6)).pow(2).sum()
+    loss.backward()
+    assert [name for name, _ in code.named_parameters()] == ["direction", "initial"]
+    assert code.direction.grad.abs().sum() > 0
+    with torch.no_grad():
+        code.direction.add_(1.0)
+    wavelength = 2 * torch.pi / code.frequencies().norm(dim=1)
+    torch.testing.assert_close(wavelength, torch.tensor([5.0, 5.0, 7.5]))
 
 
 def test_world_displacements():

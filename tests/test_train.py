@@ -87,6 +87,8 @@ def test_same_seed_same_weights_other_seed_differs(tmp_path):
     (["--batch", "0"], "batch"),
     (["--lr", "-1"], "lr"),
     (["--action-matrices", "unitary"], "action_matrices"),
+    (["--fixed-wavelengths"], "fixed_wavelengths"),
+    (["--world", "ring+stay"], "grid worlds"),
     (["--device", "tpu"], "device"),
 ])
 def test_bad_config_exits_with_a_message(tmp_path, capsys, args, message):
