@@ -73,6 +73,8 @@ class TEMtConfig:
     """SDM memory: Hamming radius d for 'binary'; cosine threshold 1 - 2 d / key_dim for 'threshold'."""
     sdm_beta: float = 16.0
     """SDM memory: initial beta of the active neurons' weights exp(beta (cos - 1))."""
+    sdm_learn_addresses: bool = False
+    """SDM memory: train the neuron addresses (fixed random in Kanerva's SDM)."""
 
 
 class ModelOutput(NamedTuple):
@@ -112,7 +114,8 @@ class TEMt(nn.Module):
         self.memory = make_memory(config.memory, config.key_dim, config.sensory_dim, beta=config.beta,
                                   log_scale=config.log_scale, cap=config.memory_cap, sdm_neurons=config.sdm_neurons,
                                   sdm_activation=config.sdm_activation, sdm_top_k=config.sdm_top_k,
-                                  sdm_radius=config.sdm_radius, sdm_beta=config.sdm_beta)
+                                  sdm_radius=config.sdm_radius, sdm_beta=config.sdm_beta,
+                                  sdm_learn_addresses=config.sdm_learn_addresses)
         self.readout = nn.Linear(config.sensory_dim, config.n_objects)
 
     def initial_state(self, batch_size: int, device="cpu") -> dict:

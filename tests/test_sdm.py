@@ -159,6 +159,22 @@ def test_sparse_top_k_path_equals_the_dense_formula():
             torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("activation", ["topk", "threshold"])
+def test_learned_addresses_get_gradients_of_active_neurons_only(activation):
+    memory = SDMMemory(8, 5, n_neurons=256, activation=activation, top_k=6, radius=2.0, learn_addresses=True)
+    fixed = SDMMemory(8, 5, n_neurons=256, activation=activation, top_k=6, radius=2.0)
+    query, key, value = window()
+    out = memory(query, key, value, memory.initial_state(3), return_activity=True)
+    torch.testing.assert_close(out.read, fixed(query, key, value, fixed.initial_state(3)).read)
+    out.read.square().sum().backward()
+    active = (memory.activate(query) + memory.activate(key)).detach().sum((0, 1)) > 0  # (m,)
+    moved = memory.addresses.grad.abs().sum(-1) > 0
+    assert moved.any() and not (moved & ~active).any()
+    assert "addresses" in dict(memory.named_parameters()) and "addresses" not in dict(fixed.named_parameters())
+    with pytest.raises(ValueError, match="binary"):
+        SDMMemory(8, 5, activation="binary", radius=2, learn_addresses=True)
+
+
 def test_exact_key_is_retrieved_and_reset_forgets():
     memory = SDMMemory(16, 4, n_neurons=512, top_k=16, beta=20.0)
     key = torch.randn(2, 5, 16)

@@ -57,6 +57,9 @@ class SDMMemory(Memory):
     - ``binary``: Kanerva's SDM on sign-binarised keys and ``+-1`` addresses: neurons within Hamming
       distance ``radius`` (at most ``key_dim``).
 
+    With ``learn_addresses`` the addresses are parameters (Kanerva's are fixed): the gradient reaches
+    them through the cosines of the active neurons, as it reaches the keys.
+
     Weights, and how gradients reach the keys and queries: an active neuron's weight is
     ``exp(beta (cos - 1))`` (in ``(0, 1]``; ``beta`` learned, initialised to ``beta``), zero when
     inactive, so gradients flow through the cosine of every active neuron (the selection itself is
@@ -73,7 +76,8 @@ class SDMMemory(Memory):
     """
 
     def __init__(self, key_dim: int, value_dim: int, n_neurons: int = 4096, activation: str = "topk",
-                 top_k: int = 16, radius: float = 12.0, beta: float = 16.0, seed: int = 0):
+                 top_k: int = 16, radius: float = 12.0, beta: float = 16.0, seed: int = 0,
+                 learn_addresses: bool = False):
         super().__init__()
         if key_dim < 1 or value_dim < 1:
             raise ValueError(f"key_dim and value_dim must be >= 1, got {key_dim}, {value_dim}")
@@ -83,6 +87,8 @@ class SDMMemory(Memory):
             raise ValueError(f"unknown SDM activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
         if beta <= 0:
             raise ValueError(f"SDM beta must be > 0, got {beta!r}")
+        if learn_addresses and activation == "binary":
+            raise ValueError("binary SDM addresses are +-1 vectors and cannot be learned; use topk or threshold")
         if activation == "topk" and not 1 <= top_k <= n_neurons:
             raise ValueError(f"SDM top_k must be in [1, n_neurons={n_neurons}], got {top_k}")
         if activation != "topk":
@@ -99,8 +105,16 @@ class SDMMemory(Memory):
         addresses = torch.randn(n_neurons, key_dim, generator=generator)
         if activation == "binary":
             addresses = addresses.sign()
-        self.register_buffer("addresses", F.normalize(addresses, dim=-1))  # (m, key_dim), unit rows
+        addresses = F.normalize(addresses, dim=-1)  # (m, key_dim), unit rows
+        if learn_addresses:  # trained through the cosines of active neurons, renormalised at every use
+            self.addresses = nn.Parameter(addresses)
+        else:
+            self.register_buffer("addresses", addresses)
         self.log_beta = nn.Parameter(torch.tensor(math.log(beta)))
+
+    def unit_addresses(self) -> torch.Tensor:
+        """``(m, key_dim)`` the neurons' addresses with unit norm."""
+        return F.normalize(self.addresses, dim=-1) if isinstance(self.addresses, nn.Parameter) else self.addresses
 
     def initial_state(self, batch_size: int, device="cpu") -> MemoryState:
         return {"contents": torch.zeros(batch_size, self.n_units, self.value_dim, device=device),
@@ -114,7 +128,7 @@ class SDMMemory(Memory):
         """``(B, T, m)`` neuron activations of queries or keys ``x`` ``(B, T, key_dim)`` (dense)."""
         if self.activation == "topk":
             return self._scatter(*self.select(x))
-        cos = F.normalize(x, dim=-1) @ self.addresses.T  # (B, T, m)
+        cos = F.normalize(x, dim=-1) @ self.unit_addresses().T  # (B, T, m)
         weight = torch.exp(self.log_beta.exp() * (cos - 1))
         if self.activation == "threshold":
             return weight * (cos >= 1 - 2 * self.radius / self.key_dim)
@@ -128,10 +142,10 @@ class SDMMemory(Memory):
         The selection runs without gradient; the weights are recomputed from the selected addresses
         only, so the backward pass costs O(k), not O(m), per step.
         """
-        unit = F.normalize(x, dim=-1)
+        unit, addresses = F.normalize(x, dim=-1), self.unit_addresses()
         with torch.no_grad():
-            index = (unit @ self.addresses.T).topk(self.top_k, dim=-1).indices  # (B, T, k)
-        cos = (unit[..., None, :] * self.addresses[index]).sum(-1)  # (B, T, k)
+            index = (unit @ addresses.T).topk(self.top_k, dim=-1).indices  # (B, T, k)
+        cos = (unit[..., None, :] * addresses[index]).sum(-1)  # (B, T, k)
         return index, torch.exp(self.log_beta.exp() * (cos - 1))
 
     def _scatter(self, index: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
