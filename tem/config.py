@@ -105,7 +105,7 @@ PRESETS: dict[str, dict] = {
     # Module wavelengths start 1.42x apart (as rat grid modules), from 5 steps (README).
     "grid-cells": {"world": "hex", "action_matrices": "commuting", "module_sizes": (12, 12, 12, 12),
                    "module_scale": 5.0, "module_ratio": 1.42, "cells_per_module": 16, "cell_activation": "relu",
-                   "steps": 600, "ratemap_world": "hex:25", "out": "runs/grid-cells"},
+                   "sdm_learn_addresses": True, "steps": 600, "ratemap_world": "hex:25", "out": "runs/grid-cells"},
     # TEM (Whittington et al. 2020) with the public port's training defaults (its 5x5 world has a
     # stand-still action), except walk length and eta ramp: the port walks 500-6,000 steps per world,
     # we walk 100 (see README, "--model tem").
