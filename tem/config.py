@@ -106,10 +106,10 @@ PRESETS: dict[str, dict] = {
     "grid-cells": {"world": "hex", "action_matrices": "commuting", "module_sizes": (12, 12, 12, 12),
                    "module_scale": 5.0, "module_ratio": 1.42, "cells_per_module": 16, "cell_activation": "relu",
                    "sdm_learn_addresses": True, "steps": 600, "ratemap_world": "hex:25", "out": "runs/grid-cells"},
-    # TEM (Whittington et al. 2020) with the public port's training defaults (its 5x5 world has a
-    # stand-still action), except walk length and eta ramp: the port walks 500-6,000 steps per world,
-    # we walk 100 (see README, "--model tem").
-    "tem": {"model": "tem", "memory": "hebbian", "world": "square+stay:5", "batch": 16, "window": 20, "walk_length": 100,
+    # TEM (Whittington et al. 2020) with the public port's training defaults, except walk length, eta
+    # ramp and world: the port walks 500-6,000 steps per world, we walk 100; its 5x5 world has a
+    # stand-still action (square+stay:5), which slowed link inference here (see README, "--model tem").
+    "tem": {"model": "tem", "memory": "hebbian", "world": "square:5", "batch": 16, "window": 20, "walk_length": 100,
             "steps": 20000, "lr": 9.4e-4, "min_lr_ratio": 8e-5 / 9.4e-4, "lr_schedule": "tem", "warmup": 0,
             "grad_clip": 2.0, "tem_eta_ramp": 200, "eval_every": 50, "eval_worlds": 16, "eval_walk_length": 300,
             "checkpoint_every": 50, "out": "runs/tem"},
