@@ -19,7 +19,7 @@ class TrainConfig:
     preset: str = option("quick", "named set of defaults: quick | paper | grid-cells | tem")
     model: str = option("temt", "model: temt | tem")
     memory: str = option("attention", "hippocampal memory backend: attention | sdm | hebbian (tem only)")
-    world: str = option("square", "training world family, KIND[:SIZES], e.g. square:8-11, hex, periodic-square")
+    world: str = option("square", "training world family, KIND[+stay][:SIZES], e.g. square:8-11, hex, square+stay:5")
     n_objects: int = option(45, "number of distinct objects per world")
     batch: int = option(64, "walks per batch (independent worlds)")
     window: int = option(50, "truncated-BPTT window (steps per gradient step)")
