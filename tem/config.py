@@ -86,8 +86,6 @@ class TrainConfig:
         if self.lr_schedule not in ("cosine", "tem") or self.tem_eta_ramp < 1:
             raise ValueError(f"lr_schedule must be cosine or tem and tem_eta_ramp >= 1, got {self.lr_schedule!r}, "
                              f"{self.tem_eta_ramp}")
-        if self.fixed_wavelengths and self.action_matrices != "commuting":
-            raise ValueError("fixed_wavelengths needs action_matrices='commuting' (the only code with wavelengths)")
         if not self.module_scale > 0 or not self.module_ratio > 0:
             raise ValueError(f"module_scale and module_ratio must be > 0, got {self.module_scale}, {self.module_ratio}")
         if self.device not in ("cpu", "cuda", "auto"):

@@ -63,6 +63,9 @@ class PositionCode(nn.Module):
         source, transposed = list(range(n_actions)), [False] * n_actions
         if not module_scale > 0 or not module_ratio > 0:
             raise ValueError(f"module_scale and module_ratio must be > 0, got {module_scale}, {module_ratio}")
+        if fixed_wavelengths and (action_matrices != "commuting" or displacements is None):
+            raise ValueError("fixed_wavelengths needs action_matrices='commuting' on a world with displacements "
+                             "(a grid world): only that code has wavelengths")
         if action_matrices == "commuting" and any(s % 2 for s in self.module_sizes):
             raise ValueError(f"action_matrices='commuting' needs even module sizes, got {self.module_sizes}")
         if action_matrices in ("orthogonal_tied", "commuting"):

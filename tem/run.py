@@ -46,7 +46,8 @@ def build_model(config: TrainConfig, world: World) -> torch.nn.Module:
         sensory_dim=config.sensory_dim, key_dim=config.key_dim, memory=config.memory, beta=config.beta,
         log_scale=config.log_scale, memory_cap=config.memory_cap, sdm_neurons=config.sdm_neurons,
         sdm_activation=config.sdm_activation, sdm_top_k=config.sdm_top_k, sdm_radius=config.sdm_radius,
-        sdm_beta=config.sdm_beta, sdm_learn_addresses=config.sdm_learn_addresses, cells_per_module=config.cells_per_module, cell_activation=config.cell_activation,
+        sdm_beta=config.sdm_beta, sdm_learn_addresses=config.sdm_learn_addresses,
+        cells_per_module=config.cells_per_module, cell_activation=config.cell_activation,
         cell_budget=config.cell_budget, nonneg_weight=config.nonneg_weight))
 
 

@@ -70,6 +70,9 @@ def test_fixed_wavelengths_learn_directions_only():
         code.direction.add_(1.0)
     wavelength = 2 * torch.pi / code.frequencies().norm(dim=1)
     torch.testing.assert_close(wavelength, torch.tensor([5.0, 5.0, 7.5]))
+    for kwargs in (dict(action_matrices="orthogonal", displacements=HEX_STEPS), dict(action_matrices="commuting")):
+        with pytest.raises(ValueError, match="fixed_wavelengths"):
+            PositionCode(6, (4,), fixed_wavelengths=True, **kwargs)
 
 
 def test_world_displacements():
