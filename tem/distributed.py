@@ -61,5 +61,7 @@ def max_weight_difference(model: torch.nn.Module) -> float:
 
 
 def shutdown(info: Distributed) -> None:
+    """Leave the process group together: no rank closes its connections while another still uses them."""
     if info.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
