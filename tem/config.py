@@ -55,6 +55,7 @@ class TrainConfig:
     sdm_radius: float = option(12.0, "SDM memory: Hamming radius d (binary; threshold: cosine >= 1 - 2d/key_dim)")
     sdm_beta: float = option(16.0, "SDM memory: initial beta of active-neuron weights exp(beta (cos - 1))")
     sdm_learn_addresses: bool = option(False, "SDM memory: train the neuron addresses (Kanerva's are fixed random)")
+    tem_nonneg_g: bool = option(False, "tem: clamp MEC firing g to [0, 1] instead of the port's [-1, 1]")
     tem_eta_ramp: int = option(16000, "tem: steps over which the Hebbian rate eta ramps up to 0.5 (port: 16000)")
     persistence: float = option(0.0, "walk policy: probability of repeating the previous action")
     approach: float = option(0.0, "walk policy: probability of stepping toward a target object")

@@ -36,7 +36,11 @@ def build_model(config: TrainConfig, world: World) -> torch.nn.Module:
         if config.memory != "hebbian":
             raise ValueError(f"model tem has its own Hebbian memory: use --memory hebbian, not {config.memory!r}")
         return TEM(TEMConfig(n_objects=config.n_objects, n_actions=world.n_actions, stay_actions=world.stay_actions,
-                             memory_cap=config.memory_cap, eta_ramp=config.tem_eta_ramp))
+                             memory_cap=config.memory_cap, eta_ramp=config.tem_eta_ramp,
+                             g_min=0.0 if config.tem_nonneg_g else -1.0))
+    if config.tem_nonneg_g:
+        raise ValueError("--tem-nonneg-g is a TEM option; TEM-t's MEC cells are made non-negative with "
+                         "--cell-activation relu or --nonneg-weight")
     return TEMt(TEMtConfig(
         n_objects=config.n_objects, n_actions=world.n_actions,
         inverse_actions=tuple(int(a) for a in world.inverse_actions), stay_actions=world.stay_actions,

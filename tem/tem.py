@@ -2,8 +2,9 @@
 
 Defaults are those of the public PyTorch port (DESIGN §3.2). Per step ``t`` of a walk:
 
-1. path integration ``g_path = clamp(g_{t-1} + g_{t-1} D(a_t), -1, 1)`` (learned ``g_init`` at a walk
-   start) with uncertainty ``sigma_path = MLP(g_{t-1})``;
+1. path integration ``g_path = clamp(g_{t-1} + g_{t-1} D(a_t), g_min, 1)`` (``g_min``: -1 as in the
+   port, or 0 for non-negative g; learned ``g_init`` at a walk start) with uncertainty
+   ``sigma_path = MLP(g_{t-1})``;
 2. the observation, two-hot compressed (``n_x_c`` dims) and filtered per module at learned rates,
    queries the inference memory: ``p_x = attractor(x_)``; ``g_mem = MLP(sum_x p_x)`` and its
    uncertainty from the memory's quality give the precision-weighted ``g_inf``;
@@ -85,6 +86,8 @@ class TEMConfig:
     """width of the offset-scale sigmoid, in steps."""
     g_init_std: float = 0.5
     """std of the initial g and its log-sigma (truncated normal)."""
+    g_min: float = -1.0
+    """lower bound of g (the port clamps g to [-1, 1]); 0 makes MEC firing non-negative."""
     g_mem_std: float = 0.1
     """std of the output layer of the memory -> g MLP."""
     memory_cap: int = 0
@@ -101,6 +104,8 @@ class TEMConfig:
             raise ValueError(f"g_sub_sizes must be in 1..g_sizes, got {self.g_sub_sizes} for {self.g_sizes}")
         if any(list(its) != sorted(its, reverse=True) for its in (self.inference_iterations, self.generative_iterations)):
             raise ValueError("attractor iterations must not increase from high- to low-frequency modules")
+        if self.g_min not in (-1.0, 0.0):
+            raise ValueError(f"g_min must be -1 (signed g, the port's) or 0 (non-negative g), got {self.g_min}")
         if len(self.loss_weights) != len(LOSS_NAMES):
             raise ValueError(f"loss_weights needs {len(LOSS_NAMES)} entries ({', '.join(LOSS_NAMES)})")
 
@@ -142,6 +147,8 @@ class TEM(nn.Module):
         self.transition = Transition(c.n_actions, c.g_sizes, c.transition_hidden, c.stay_actions)
         self.g_init = nn.Parameter(nn.init.trunc_normal_(torch.empty(sum(c.g_sizes)), std=c.g_init_std,
                                                          a=-2 * c.g_init_std, b=2 * c.g_init_std))
+        if c.g_min == 0:  # non-negative g: start from |g_init| so that no unit starts below the clamp
+            self.g_init.data.abs_()
         self.logsig_g_init = nn.Parameter(nn.init.trunc_normal_(torch.empty(sum(c.g_sizes)), std=c.g_init_std,
                                                                 a=-2 * c.g_init_std, b=2 * c.g_init_std))
         double = tuple(2 * g for g in c.g_sizes)
@@ -198,7 +205,7 @@ class TEM(nn.Module):
     def initial_state(self, batch_size: int, device="cpu") -> dict:
         """State of ``batch_size`` slots that all start a new walk."""
         n_modules = len(self.config.g_sizes)
-        return {"g": self.g_init.detach().expand(batch_size, -1).clone().to(device),
+        return {"g": self.start_g().detach().expand(batch_size, -1).clone().to(device),
                 "x": torch.zeros(batch_size, n_modules, self.config.n_x_c, device=device),
                 "memory": {"generative": self.memory.initial_state(batch_size, device),
                            "inference": self.inference_memory.initial_state(batch_size, device)}}
@@ -209,6 +216,10 @@ class TEM(nn.Module):
         return map_state(torch.Tensor.detach, state)
 
     # ---- pieces ----
+    def start_g(self) -> torch.Tensor:
+        """g at a walk's first step ``(G,)``: the learned ``g_init`` within g's bounds."""
+        return self.g_init.clamp(self.config.g_min, 1)
+
     def predict_x(self, p0: torch.Tensor) -> torch.Tensor:
         """Logits ``(..., n_objects)`` from the first (highest-frequency) module of p ``(..., n_p0)``."""
         x = p0.unflatten(-1, (-1, self.config.n_x_c)).sum(-2)  # sum over g: (..., n_x_c)
@@ -262,7 +273,8 @@ class TEM(nn.Module):
         sched = self.schedule(int(self.schedule_step) if step is None else step)
         eta, lam = sched["eta"], sched["lam"]
         reset = new_world[:, None]
-        g_prev = torch.where(reset, self.g_init, state["g"])
+        g_start = self.start_g()
+        g_prev = torch.where(reset, g_start, state["g"])
         x_prev = torch.where(reset[:, :, None], 0.0, state["x"])
         gen_state = self.memory.reset(state["memory"]["generative"], new_world)
         inf_state = self.inference_memory.reset(state["memory"]["inference"], new_world)
@@ -281,11 +293,11 @@ class TEM(nn.Module):
         for t in range(T):
             # 1. path integration
             delta = (g_prev @ D).view(B, -1, self.transition.G).gather(1, a_index[:, t, None, None].expand(-1, 1, self.transition.G))[:, 0]
-            g_path = (g_prev + delta).clamp(-1, 1)
+            g_path = (g_prev + delta).clamp(c.g_min, 1)
             sigma_path = self.sigma_path.apply(g_prev, sigma_w)
             if starts[t]:
                 start = (action[:, t] < 0)[:, None]
-                g_path = torch.where(start, self.g_init, g_path)
+                g_path = torch.where(start, g_start, g_path)
                 sigma_path = torch.where(start, sigma_init, sigma_path)
             # 2. inference memory: sensation -> p_x -> g_mem; precision-weighted merge
             parts = self._stored(self.inference_memory, inf_carried, win["inf_k"], win["inf_v"], t, eta, lam)
@@ -297,7 +309,7 @@ class TEM(nn.Module):
             quality = torch.stack([mu_raw.pow(2) @ self.g_module, error[:, None].expand(-1, self.g_module.shape[1])], -1)
             sigma_mem = self.sigma_g_mem.apply(quality.flatten(1), sigma_mem_w) + offset
             precision_path, precision_mem = sigma_path.pow(-2), sigma_mem.pow(-2)
-            g_inf = (g_path * precision_path + mu_raw.clamp(-1, 1) * precision_mem) / (precision_path + precision_mem)
+            g_inf = (g_path * precision_path + mu_raw.clamp(c.g_min, 1) * precision_mem) / (precision_path + precision_mem)
             # 3. hippocampal conjunction
             p_inf = hippocampal_activation(self._g_to_p(g_inf) * x_p[:, t])
             # 4. generative memory, queried with g_inf and with g_path

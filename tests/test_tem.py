@@ -143,6 +143,21 @@ def test_new_world_resets_the_slot():
     assert not torch.allclose(again[1], fresh[1])
 
 
+def test_non_negative_g_keeps_mec_and_hippocampal_firing_non_negative_through_training():
+    model = tiny_model(g_min=0.0)
+    assert (model.start_g() >= 0).all() and (model.g_init > 0).any()
+    worlds = make_worlds("square:4")
+    train_tiny(model, worlds, steps=5, lr=1e-2, window=10, walk_length=40, clip=2.0)
+    obs, action, new_world = random_window()
+    out = model(obs, action, new_world, model.initial_state(3), return_activity=True)
+    assert out.position.min() >= 0 and out.terms["g_path"].min() >= 0 and out.memory_activity.min() >= 0
+    assert out.position.max() > 0
+    signed = tiny_model()  # the port's clamp to [-1, 1]: g goes negative
+    assert signed(obs, action, new_world, signed.initial_state(3)).position.min() < 0
+    with pytest.raises(ValueError, match="g_min"):
+        TEMConfig(g_min=-0.5)
+
+
 def test_tiny_training_beats_chance_on_revisits():
     from analysis.evaluate import evaluate
 

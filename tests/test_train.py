@@ -89,6 +89,7 @@ def test_same_seed_same_weights_other_seed_differs(tmp_path):
     (["--action-matrices", "unitary"], "action_matrices"),
     (["--fixed-wavelengths"], "fixed_wavelengths"),
     (["--world", "ring+stay"], "grid worlds"),
+    (["--tem-nonneg-g"], "TEM option"),
     (["--device", "tpu"], "device"),
 ])
 def test_bad_config_exits_with_a_message(tmp_path, capsys, args, message):
