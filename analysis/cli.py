@@ -81,12 +81,16 @@ def ratemaps_run(run_dir, *, world: str | None = None, walk_length: int | None =
     """Rate maps, spatial scores and remapping of the model in ``run_dir``.
 
     Writes ``ratemaps.json`` (per-unit scores, fractions, methods), ``ratemaps_mec.png``,
-    ``ratemaps_hpc.png``, ``autocorrelograms_mec.png`` and ``remapping.png``.
+    ``ratemaps_hpc.png``, ``autocorrelograms_mec.png``, ``cells_mec.png``, ``cells_hpc.png`` and
+    ``remapping.png``; each name ends in ``-WORLD`` when ``world`` is not the run's own rate-map
+    world, so that maps on another world never overwrite the run's.
     """
     run_dir = Path(run_dir)
     start = time.perf_counter()
     model, config, checkpoint = load_model(run_dir, device)
-    spec = world or default_ratemap_world(config.world)
+    own = getattr(config, "ratemap_world", "") or default_ratemap_world(config.world)
+    spec = world or own
+    suffix = "" if spec == own else "-" + _slug(spec)
     target = max(_worlds_for(spec, checkpoint), key=lambda w: w.n_nodes)
     walk_length = walk_length or 50 * target.n_nodes  # ~25 visits per node in the second half
     kwargs = dict(n_objects=config.n_objects, n_hpc_units=n_hpc_units, device=device, progress=progress)
@@ -102,9 +106,9 @@ def ratemaps_run(run_dir, *, world: str | None = None, walk_length: int | None =
     else:
         result["note"] = "grid and place scores need a square or hexagonal world; maps only"
     result["remapping"] = remapping_scores(maps, other, target)
-    _plot_maps(run_dir, maps, other, target, result, modules)
+    _plot_maps(run_dir, maps, other, target, result, modules, suffix)
     result["seconds"] = round(time.perf_counter() - start, 1)
-    save_json(run_dir / "ratemaps.json", result)
+    save_json(run_dir / f"ratemaps{suffix}.json", result)
     return result
 
 
@@ -126,7 +130,7 @@ def _score_maps(maps, world, n_shuffles: int, seed: int, progress: bool) -> dict
 
 
 def _plot_best_cells(run_dir: Path, maps, world, result: dict, modules: np.ndarray, mec_autocorrelograms,
-                     n: int = 8) -> None:
+                     suffix: str = "", n: int = 8) -> None:
     """``cells_mec.png``: the ``n`` MEC units of highest s60, their autocorrelograms and the grid
     spacings of all grid cells by module; ``cells_hpc.png``: the ``n`` most informative place
     units (then other units), their autocorrelograms and the field sizes of all place units."""
@@ -140,7 +144,7 @@ def _plot_best_cells(run_dir: Path, maps, world, result: dict, modules: np.ndarr
         hist_label="grid spacing of grid cells (nodes)",
         suptitle=f"MEC: best units on {world.name}; {grid.sum()}/{len(mec)} grid cells "
                  f"(s60 > {MIN_GRIDNESS} and above shuffle)")
-    _save(fig, run_dir / "cells_mec.png")
+    _save(fig, run_dir / f"cells_mec{suffix}.png")
     place = np.array([u["is_place"] for u in hpc])
     information = np.array([u["spatial_information"] or 0.0 for u in hpc])
     best = np.lexsort((-information, ~place))[:n]  # place units first, most informative first
@@ -153,7 +157,7 @@ def _plot_best_cells(run_dir: Path, maps, world, result: dict, modules: np.ndarr
                 for i in best],
         hist_label="field size of place units (nodes)",
         suptitle=f"hippocampus: best units on {world.name}; {place.sum()}/{len(hpc)} place units")
-    _save(fig, run_dir / "cells_hpc.png")
+    _save(fig, run_dir / f"cells_hpc{suffix}.png")
 
 
 def _grid_cells(units: list[dict], bin_size: float) -> tuple[np.ndarray, np.ndarray]:
@@ -198,7 +202,7 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def _plot_maps(run_dir: Path, maps, other, world, result: dict, modules: np.ndarray) -> None:
+def _plot_maps(run_dir: Path, maps, other, world, result: dict, modules: np.ndarray, suffix: str = "") -> None:
     mec_titles = hpc_titles = None
     if "mec_units" in result:
         mec_titles = [f"{i}: s60 {_fmt(u['s60'])}, s90 {_fmt(u['s90'])}" for i, u in enumerate(result["mec_units"])]
@@ -207,12 +211,12 @@ def _plot_maps(run_dir: Path, maps, other, world, result: dict, modules: np.ndar
     for name, values, titles, label in (("mec", maps.mec, mec_titles, "MEC position-code units"),
                                         ("hpc", maps.hippocampus, hpc_titles, "hippocampal memory units")):
         fig, _ = plot_node_maps(values, world, titles=titles, suptitle=f"{label} on {world.name}")
-        _save(fig, run_dir / f"ratemaps_{name}.png")
+        _save(fig, run_dir / f"ratemaps_{name}{suffix}.png")
     if "mec_units" in result:
         images = [spatial.autocorrelogram(spatial.rasterise(m, world.positions)) for m in maps.mec]
         fig, _ = plot_images(images, titles=mec_titles,
                              suptitle=f"autocorrelograms of MEC units ({world.name})")
-        _save(fig, run_dir / "autocorrelograms_mec.png")
-        _plot_best_cells(run_dir, maps, world, result, modules, images)
+        _save(fig, run_dir / f"autocorrelograms_mec{suffix}.png")
+        _plot_best_cells(run_dir, maps, world, result, modules, images, suffix)
     fig, _ = plot_remapping(maps, other, world, result["remapping"])
-    _save(fig, run_dir / "remapping.png")
+    _save(fig, run_dir / f"remapping{suffix}.png")

@@ -88,12 +88,13 @@ def test_evaluate_cli_writes_summary_and_curve(tiny_run, capsys):
 def test_ratemaps_cli_writes_maps_scores_and_remapping(tiny_run):
     assert analysis_main(["ratemaps", str(tiny_run), "--world", "square:6", "--walk-length", "300",
                           "--units", "4", "--shuffles", "3"]) == 0
-    result = json.loads((tiny_run / "ratemaps.json").read_text())
-    assert result["n_mec_units"] == 8 and result["n_hpc_units"] == 4
+    result = json.loads((tiny_run / "ratemaps-square-6.json").read_text())  # not the run's own 20x20 maps
+    assert result["n_mec_units"] == 8 and result["n_hpc_units"] == 4 and result["world"] == "square 6x6"
     assert 0 <= result["mec_fraction_grid"] <= 1 and 0 <= result["hpc_fraction_place"] <= 1
     assert "s60" in result["mec_units"][0] and "method" in result["remapping"]
-    for name in ("ratemaps_mec.png", "ratemaps_hpc.png", "autocorrelograms_mec.png", "remapping.png"):
-        assert (tiny_run / name).exists(), name
+    for name in ("ratemaps_mec", "ratemaps_hpc", "autocorrelograms_mec", "cells_mec", "cells_hpc", "remapping"):
+        assert (tiny_run / f"{name}-square-6.png").exists(), name
+    assert not (tiny_run / "ratemaps.json").exists() and not (tiny_run / "remapping.png").exists()
 
 
 def test_ratemaps_on_a_graph_world_draws_maps_without_grid_scores(tmp_path):

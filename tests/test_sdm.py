@@ -237,7 +237,7 @@ def test_train_and_ratemaps_on_a_tiny_sdm_run(tmp_path):
     assert json.loads((out / "config.json").read_text())["memory"] == "sdm"
     assert analysis_main(["ratemaps", str(out), "--world", "square:5", "--walk-length", "200", "--units", "4",
                           "--shuffles", "3"]) == 0
-    result = json.loads((out / "ratemaps.json").read_text())
+    result = json.loads((out / "ratemaps-square-5.json").read_text())
     assert result["memory"] == "sdm" and result["n_hpc_units"] == 4
-    assert (out / "ratemaps_hpc.png").exists()
+    assert (out / "ratemaps_hpc-square-5.png").exists()
     assert train.main(TINY + ["--out", str(tmp_path / "bad"), "--sdm-neurons", "0"]) == 2

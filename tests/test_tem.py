@@ -236,4 +236,4 @@ def test_analysis_commands_work_on_a_tem_run(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "link_inference_acc" in json.loads((out / "eval.json").read_text())
     maps = ratemaps_run(out, world="square:4", walk_length=200, n_hpc_units=8, n_shuffles=3, progress=False)
-    assert json.loads((out / "ratemaps.json").read_text())["world"] == maps["world"]
+    assert json.loads((out / "ratemaps-square-4.json").read_text())["world"] == maps["world"]
