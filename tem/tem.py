@@ -217,8 +217,9 @@ class TEM(nn.Module):
 
     # ---- pieces ----
     def start_g(self) -> torch.Tensor:
-        """g at a walk's first step ``(G,)``: the learned ``g_init`` within g's bounds."""
-        return self.g_init.clamp(self.config.g_min, 1)
+        """g at a walk's first step ``(G,)``: the learned ``g_init`` (the port's, unclamped), clamped to
+        [0, 1] when g is non-negative."""
+        return self.g_init if self.config.g_min < 0 else self.g_init.clamp(0, 1)
 
     def predict_x(self, p0: torch.Tensor) -> torch.Tensor:
         """Logits ``(..., n_objects)`` from the first (highest-frequency) module of p ``(..., n_p0)``."""
