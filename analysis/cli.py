@@ -153,8 +153,8 @@ def _plot_best_cells(run_dir: Path, maps, world, result: dict, modules: np.ndarr
     fig, _ = plot_cell_summary(
         maps.hippocampus[best], [spatial.autocorrelogram(spatial.rasterise(maps.hippocampus[i], world.positions))
                                  for i in best], world, field_size[place],
-        titles=[f"unit {i}: {_fmt(hpc[i]['spatial_information'])} bits, {hpc[i]['n_fields']} field"
-                for i in best],
+        titles=[f"unit {i}: {_fmt(hpc[i]['spatial_information'])} bits, {hpc[i]['n_fields']} "
+                f"field{'' if hpc[i]['n_fields'] == 1 else 's'}" for i in best],
         hist_label="field size of place units (nodes)",
         suptitle=f"hippocampus: best units on {world.name}; {place.sum()}/{len(hpc)} place units")
     _save(fig, run_dir / f"cells_hpc{suffix}.png")
