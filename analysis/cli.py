@@ -88,7 +88,7 @@ def ratemaps_run(run_dir, *, world: str | None = None, walk_length: int | None =
     run_dir = Path(run_dir)
     start = time.perf_counter()
     model, config, checkpoint = load_model(run_dir, device)
-    own = getattr(config, "ratemap_world", "") or default_ratemap_world(config.world)
+    own = config.ratemap_world or default_ratemap_world(config.world)
     spec = world or own
     suffix = "" if spec == own else "-" + _slug(spec)
     target = max(_worlds_for(spec, checkpoint), key=lambda w: w.n_nodes)
