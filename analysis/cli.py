@@ -19,10 +19,9 @@ from analysis.place_cells import PLACE_METHOD, place_cell_scores
 from analysis.plots import plot_accuracy_vs_visited, plot_cell_summary, plot_images, plot_node_maps
 from analysis.ratemaps import mec_modules, record_rate_maps
 from analysis.remapping import remapping_scores, plot_remapping
-from envs import make_worlds
+from envs import GRID_KINDS, make_worlds
 from tem.run import load_model, save_json
 
-GRID_FAMILIES = ("square", "periodic-square", "hex", "periodic-hex")
 RATEMAP_SIDE = 20
 MIN_GRIDNESS = 0.3  # a grid cell: s60 above this and above its shuffle threshold
 DISTINCT_SPACING = 1.2  # modules whose median grid spacings differ by this factor are distinct
@@ -71,7 +70,7 @@ def evaluate_run(run_dir, *, world: str | None = None, n_worlds: int = 50, walk_
 def default_ratemap_world(spec: str) -> str:
     """A larger world of the training kind for rate maps (grids: 20x20); else the largest."""
     kind = spec.partition(":")[0]
-    if kind in GRID_FAMILIES:
+    if kind in GRID_KINDS:
         return f"{kind}:{RATEMAP_SIDE}"
     return spec
 
