@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from tem.memory.base import map_state
-from tem.memory.hebbian import FORGOTTEN, HebbianMemory, Part, hippocampal_activation
+from tem.memory.attractor import hippocampal_activation
+from tem.memory.hebbian import HebbianMemory
 from tem.tem_modules import BlockMLP, Transition, two_hot_codes
 
 LOSS_NAMES = ("p_g", "p_x", "x_gen", "x_g", "x_p", "g", "reg_g", "reg_p")
@@ -288,8 +289,8 @@ class TEM(nn.Module):
         sigma_init = self.logsig_g_init.exp()
         onehot = F.one_hot(obs, c.n_objects).float()
         offset = sched["offset"] * c.p2g_offset
-        win = {k: [] for k in ("gen_k", "gen_v", "inf_k", "inf_v")}  # this window's writes, (B, P) each
-        gen_carried, inf_carried = self.memory.carried(gen_state), self.inference_memory.carried(inf_state)
+        generative = self.memory.window(gen_state, T, eta, lam)
+        inference = self.inference_memory.window(inf_state, T, eta, lam)
         rec = {k: [] for k in ("g_path", "g_inf", "p_inf", "p_x", "p_gen")}
         for t in range(T):
             # 1. path integration
@@ -301,9 +302,7 @@ class TEM(nn.Module):
                 g_path = torch.where(start, g_start, g_path)
                 sigma_path = torch.where(start, sigma_init, sigma_path)
             # 2. inference memory: sensation -> p_x -> g_mem; precision-weighted merge
-            parts = self._stored(self.inference_memory, inf_carried, win["inf_k"], win["inf_v"], t, eta, lam)
-            p_x = self.inference_memory.attractor(x_query[:, t], parts, c.kappa, c.inference_iterations,
-                                                  self._dense(inf_state, t, lam))[:, 0]  # (B, P)
+            p_x = inference.read(x_query[:, t], c.kappa, c.inference_iterations)[:, 0]  # (B, P)
             mu_raw = self.mu_g_mem.apply(p_x @ self.sum_over_x, mu_mem_w)  # (B, G)
             with torch.no_grad():
                 error = 0.5 * (onehot[:, t] - self.predict_x(p_x[:, : self.n_p0]).softmax(-1)).pow(2).sum(-1)
@@ -314,44 +313,18 @@ class TEM(nn.Module):
             # 3. hippocampal conjunction
             p_inf = hippocampal_activation(self._g_to_p(g_inf) * x_p[:, t])
             # 4. generative memory, queried with g_inf and with g_path
-            parts = self._stored(self.memory, gen_carried, win["gen_k"], win["gen_v"], t, eta, lam)
-            p_gen = self.memory.attractor(self._g_to_p(torch.stack([g_inf, g_path], 1)), parts, c.kappa,
-                                          c.generative_iterations, self._dense(gen_state, t, lam))  # (B, 2, P)
+            p_gen = generative.read(self._g_to_p(torch.stack([g_inf, g_path], 1)), c.kappa, c.generative_iterations)
             # 5. Hebbian writes (read by later steps)
-            for name, pair in (("gen", p_gen[:, 0]), ("inf", p_x)):
-                win[f"{name}_k"].append(p_inf + pair)
-                win[f"{name}_v"].append(p_inf - pair)
+            generative.write(p_inf + p_gen[:, 0], p_inf - p_gen[:, 0])
+            inference.write(p_inf + p_x, p_inf - p_x)
             for name, value in (("g_path", g_path), ("g_inf", g_inf), ("p_inf", p_inf), ("p_x", p_x), ("p_gen", p_gen)):
                 rec[name].append(value)
             g_prev = g_inf
         rec = {name: torch.stack(values, 1) for name, values in rec.items()}  # (B, T, ...)
         logits = self.predict_x(torch.cat([rec["p_inf"][:, :, None], rec["p_gen"]], 2)[..., : self.n_p0])  # (B, T, 3, n_x)
-        window_weights = eta * lam ** torch.arange(T - 1, -1, -1, dtype=torch.float, device=obs.device)  # (T,)
-        written = {k: torch.stack(v, 1) for k, v in win.items()}  # (B, T, P)
-        memory = {"generative": self.memory.append(gen_state, written["gen_k"], written["gen_v"], window_weights, lam ** T),
-                  "inference": self.inference_memory.append(inf_state, written["inf_k"], written["inf_v"],
-                                                            window_weights, lam ** T)}
+        memory = {"generative": generative.final_state(), "inference": inference.final_state()}
         terms = {"p_inf": rec["p_inf"], "p_x": rec["p_x"], "p_g_inf": rec["p_gen"][:, :, 0], "g_inf": rec["g_inf"],
                  "g_path": rec["g_path"], "logits_p": logits[:, :, 0], "logits_g": logits[:, :, 1]}
         new_state = {"g": g_prev, "x": filtered[:, -1], "memory": memory}
         activity = self.memory.unpad(rec["p_inf"]) if return_activity else None
         return TEMOutput(logits[:, :, 2], rec["g_inf"], activity, new_state, terms)
-
-    @staticmethod
-    def _dense(state: dict, t: int, lam: float) -> torch.Tensor | None:
-        """The folded part of a memory at window step ``t`` (None while there is none)."""
-        return state["dense"] * lam ** t if state["dense"].numel() else None
-
-    @staticmethod
-    def _stored(memory: HebbianMemory, carried: Part, keys: list, values: list, t: int, eta: float,
-                lam: float) -> list[Part]:
-        """The memories readable at window step ``t``: the carried ones (``carried``, weights
-        ``strength``) with weights ``strength lam^t`` and this window's steps ``tau < t`` (``keys,
-        values``: ``(B, P)`` each) with ``eta lam^(t-1-tau)`` (``M_{t-1}`` of the dense formula)."""
-        scaled = carried.weights * lam ** t
-        parts = [carried._replace(weights=torch.where(scaled < FORGOTTEN, 0.0, scaled))]
-        if t > 0:
-            own = eta * lam ** torch.arange(t - 1, -1, -1, dtype=scaled.dtype, device=scaled.device)
-            own = torch.where(own < FORGOTTEN, 0.0, own).expand(scaled.shape[0], t)
-            parts.append(memory.part(torch.stack(keys, 1), torch.stack(values, 1), own))
-        return parts

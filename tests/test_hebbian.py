@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from tem.memory import HebbianMemory, make_memory
-from tem.memory.hebbian import hippocampal_activation
+from tem.memory.base import map_state
+from tem.memory.attractor import Part, hippocampal_activation
 
 SIZES = (6, 4, 3)  # cells per module; padded layout: 3 modules x 6
 
@@ -77,12 +78,10 @@ def test_attractor_equals_dense_formula(hierarchical):
     M = memory.dense(state)  # (3, width, width): sum_m w_m k_m^T v_m, masked
     torch.testing.assert_close(M, torch.einsum("bm,bmi,bmj->bij", weights, keys, values) * memory.connection_mask())
     h, iterations = random_p(memory, 3, 2, seed=5), (4, 2, 1)  # low-frequency modules stop early
-    torch.testing.assert_close(memory.attractor(h, [memory.carried(state, 0.5)], 0.8, iterations),
+    torch.testing.assert_close(memory.attractor(h, memory.carried(state, 0.5), 0.8, iterations),
                                dense_attractor(memory, h, 0.5 * M, 0.8, iterations))
-    # two parts, one with gradients (as this window's memories)
-    own_keys, own_values = (x[:, 4:].clone().requires_grad_() for x in (keys, values))
-    parts = [memory.part(keys[:, :4], values[:, :4], weights[:, :4]), memory.part(own_keys, own_values, weights[:, 4:])]
-    out = memory.attractor(h, parts, 0.8, iterations)
+    with_grad = memory.part(keys.clone().requires_grad_(), values.clone().requires_grad_(), weights)
+    out = memory.attractor(h, with_grad, 0.8, iterations)
     torch.testing.assert_close(out.detach(), dense_attractor(memory, h, M, 0.8, iterations))
     assert torch.all(memory.unpad(memory.pad(torch.ones(1, memory.n_units))) == 1)
     unit_module = torch.arange(memory.width) // memory.module_width
@@ -100,8 +99,8 @@ def test_attractor_gradients_equal_autograd(hierarchical, iterations, with_dense
     query = (2 * random_p(memory, 3, 2, seed=6).double()).requires_grad_()  # partly beyond [-1, 1]: the clamp acts
     dense = 0.1 * random_p(memory, 3, memory.width, seed=7).double() if with_dense else None
     own_keys, own_values = (x[:, 5:].clone().requires_grad_() for x in (keys, values))
-    parts = [memory.part(keys[:, :5], values[:, :5], weights[:, :5]), memory.part(own_keys, own_values, weights[:, 5:])]
-    out = memory.attractor(query, parts, 0.8, iterations, dense)
+    part = memory.part(torch.cat([keys[:, :5], own_keys], 1), torch.cat([values[:, :5], own_values], 1), weights)
+    out = memory.attractor(query, part, 0.8, iterations, dense)
     expected = reference_attractor(memory, query, torch.cat([keys[:, :5], own_keys], 1),
                                    torch.cat([values[:, :5], own_values], 1), weights, 0.8, iterations, dense)
     torch.testing.assert_close(out, expected)
@@ -113,6 +112,48 @@ def test_attractor_gradients_equal_autograd(hierarchical, iterations, with_dense
         assert grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("hierarchical, with_dense", [(True, False), (False, False), (True, True), (False, True)])
+def test_window_memory_reads_writes_and_gradients_equal_autograd(hierarchical, with_dense):
+    """A window read step by step from its preallocated buffer (carried pairs, then each step's pair
+    written after its read) equals the dense formula at every step, gives autograd's gradients to the
+    written pairs and the queries (float64), and leaves the state that append leaves."""
+    memory = HebbianMemory(SIZES, hierarchical=hierarchical, dense_after=0).double()
+    carried_keys, carried_values = (0.5 * random_p(memory, 3, 4, seed=s).double() for s in (1, 2))
+    strength = torch.rand(3, 4, generator=torch.Generator().manual_seed(5), dtype=torch.float64) + 0.1
+    state = memory.append(map_state(torch.Tensor.double, memory.initial_state(3)), carried_keys, carried_values,
+                          strength, 1.0)
+    if with_dense:
+        state["dense"] = 0.1 * random_p(memory, 3, memory.width, seed=9).double()
+    eta, lam, T, iterations = 0.4, 0.9, 4, (3, 2, 1)
+    queries = (2 * random_p(memory, 3, T, 2, seed=3).double()).requires_grad_()
+    noise = (0.3 * random_p(memory, 3, T, seed=4).double()).requires_grad_()
+    window, reads = memory.window(state, T, eta, lam), []
+    for t in range(T):
+        reads.append(window.read(queries[:, t], 0.8, iterations))
+        window.write(reads[-1][:, 0] + noise[:, t], reads[-1][:, 1] - noise[:, t])
+    keys, values, expected = [], [], []  # the reference, through autograd from the dense formula
+    for t in range(T):  # M_{t-1}: the carried pairs weigh strength lam^t, this window's eta lam^(t-1-tau)
+        M = torch.einsum("bm,bmi,bmj->bij", strength * lam ** t, carried_keys, carried_values) * memory.connection_mask()
+        M = M + (state["dense"] * lam ** t if with_dense else 0)
+        for tau in range(t):
+            M = M + eta * lam ** (t - 1 - tau) * keys[tau][:, :, None] * values[tau][:, None, :] * memory.connection_mask()
+        expected.append(dense_attractor(memory, queries[:, t], M, 0.8, iterations))
+        keys.append(expected[-1][:, 0] + noise[:, t])
+        values.append(expected[-1][:, 1] - noise[:, t])
+    for read, reference in zip(reads, expected):
+        torch.testing.assert_close(read, reference)
+    grad_out = torch.randn(3, T, 2, memory.width, dtype=torch.float64)
+    grads = torch.autograd.grad(torch.stack(reads, 1), (queries, noise), grad_out)
+    expected_grads = torch.autograd.grad(torch.stack(expected, 1), (queries, noise), grad_out)
+    for grad, expected_grad in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, expected_grad)
+        assert grad.abs().sum() > 0
+    after = memory.append(state, torch.stack(keys, 1).detach(), torch.stack(values, 1).detach(),
+                          eta * lam ** torch.arange(T - 1, -1, -1.0, dtype=torch.float64), lam ** T)
+    for key, value in window.final_state().items():
+        torch.testing.assert_close(value, after[key], msg=key)
+
+
 def test_fold_into_dense_keeps_reads_when_clamp_is_inactive():
     memory = HebbianMemory(SIZES, dense_after=5)
     keys, values = 0.3 * random_p(memory, 2, 8, seed=6), 0.3 * random_p(memory, 2, 8, seed=7)
@@ -122,7 +163,7 @@ def test_fold_into_dense_keeps_reads_when_clamp_is_inactive():
     assert memory.dense(vectors).abs().max() < 1  # the clamp does nothing here
     torch.testing.assert_close(memory.dense(folded), memory.dense(vectors))
     h = random_p(memory, 2, 1, seed=8)
-    torch.testing.assert_close(memory.attractor(h, [memory.carried(folded)], 0.8, (2, 1, 1), folded["dense"]),
+    torch.testing.assert_close(memory.attractor(h, memory.carried(folded), 0.8, (2, 1, 1), folded["dense"]),
                                dense_attractor(memory, h, memory.dense(vectors), 0.8, (2, 1, 1)))
 
 

@@ -13,7 +13,7 @@ import train
 from envs import WalkSampler, make_worlds
 from tem.config import make_config
 from tem.memory.base import map_state
-from tem.memory.hebbian import HebbianMemory
+from tem.memory.hebbian import WindowMemory
 from tem.run import build_model
 from tem.tem import LOSS_NAMES, TEM, TEMConfig
 from tem.tem_modules import Transition
@@ -94,15 +94,20 @@ def test_two_windows_equal_one(dense_after):
     torch.testing.assert_close(torch.cat([first.logits, second.logits], 1), whole.logits, atol=1e-5, rtol=1e-4)
 
 
-def plain_attractor(memory, query, parts, kappa, iterations, dense=None):
-    """``HebbianMemory.attractor`` through autograd, from the dense matrix its parts stand for."""
-    B, _, width = query.shape
+def plain_read(window, query, kappa, iterations):
+    """``WindowMemory.read`` through autograd, from the dense matrix the carried pairs and the
+    window's written pairs stand for (weights ``strength lam^t`` and ``eta lam^(t - 1 - tau)``)."""
+    memory, state, t, lam = window.memory, window.state, len(window.key_rows), window.lam
 
-    def flat(x):  # the memory's read layout (G, M, X) -> (B, M, width)
-        return x.unflatten(0, (-1, B)).permute(1, 2, 0, 3).flatten(2) if memory.hierarchical else x
+    def vectors(rows):  # the written pairs in the attractor's row shape -> (B, t, width), with autograd
+        return torch.stack([row.transpose(0, 1).flatten(1) if memory.hierarchical else row for row in rows], 1)
 
-    M = sum(torch.einsum("bm,bmi,bmj->bij", part.weights[:, 0], flat(part.keys), flat(part.values)) for part in parts)
-    M = M * memory.connection_mask() + (0 if dense is None else dense)
+    carried_keys, carried_values = (x.transpose(1, 2).flatten(2) for x in (state["keys"], state["values"]))
+    M = torch.einsum("bm,bmi,bmj->bij", state["strength"] * lam ** t, carried_keys, carried_values)
+    if t:
+        own = window.eta * lam ** torch.arange(t - 1, -1, -1, dtype=query.dtype)
+        M = M + torch.einsum("m,bmi,bmj->bij", own, vectors(window.key_rows), vectors(window.value_rows))
+    M = M * memory.connection_mask() + (state["dense"] * lam ** t if state["dense"].numel() else 0)
     return dense_attractor(memory, query, M, kappa, iterations)
 
 
@@ -124,7 +129,7 @@ def test_losses_and_gradients_equal_a_plain_autograd_attractor(monkeypatch, dens
         return losses, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
     losses, grads = losses_and_grads()
-    monkeypatch.setattr(HebbianMemory, "attractor", plain_attractor)
+    monkeypatch.setattr(WindowMemory, "read", plain_read)
     expected_losses, expected_grads = losses_and_grads()
     for name in losses:
         torch.testing.assert_close(losses[name], expected_losses[name])
@@ -163,9 +168,10 @@ def test_tiny_training_beats_chance_on_revisits():
 
     model = tiny_model(eta_ramp=1, p2g_half=0, p2g_width=20)
     worlds = make_worlds("square:4")
-    train_tiny(model, worlds, steps=80, lr=1e-2, window=10, walk_length=40, clip=2.0)
+    train_tiny(model, worlds, steps=120, lr=1e-2, window=10, walk_length=40, clip=2.0)
     scores = evaluate(model, worlds, 8, 60, n_objects=10, window=20, seed=1)
-    assert scores["node_visited_acc"] > 0.15  # chance is 0.1 (0.21 here; 0.23 after 120 steps)
+    # chance is 0.1; 0.23-0.25 here (float rounding moves it: this tiny run is noisy, 0.15-0.21 after 80 steps)
+    assert scores["node_visited_acc"] > 0.15
     assert np.isfinite(scores["first_visit_acc"])
 
 

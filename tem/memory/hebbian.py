@@ -16,12 +16,10 @@ the TEM docs for when it is inactive).
 Layout: vectors of ``n_units`` cells live in a padded, module-major layout of ``width = F * S``
 entries (``F`` modules, ``S`` = the largest module): cell ``u`` of module ``f`` is entry ``f * S + u``,
 entries beyond a module's size are 0 (:meth:`HebbianMemory.pad`, :meth:`HebbianMemory.unpad`).
-A read is two batched products (scores, then the weighted sum of values). A fully connected memory
-reads the whole width at once (``B`` products of ``width``-long vectors, :class:`FlatAttractor`); a
-hierarchical one reads per module (``F * B`` products, :class:`ModularAttractor`), module-major
-(``(F, B, ...)``), so that the modules an attractor iteration still updates (the first ``n``: low
-frequencies stop first) are one slice. Both attractors have a hand-written backward pass: autograd
-would record some twenty small ops per iteration, which cost more than the products.
+A read is the attractor of :mod:`tem.memory.attractor` over the stored pairs in a read layout:
+the whole width at once for a fully connected memory, per module (module-major) for a
+hierarchical one. During a window, TEM reads and writes a :class:`WindowMemory`: the carried pairs
+and the window's pairs in one preallocated buffer, so a step's read copies nothing.
 
 State (carried between windows, detached): ``keys, values (B, F, M, S)`` and ``strength (B, M)``,
 the weight of each stored pair in the memory at the end of the last window (0 = forgotten/reset),
@@ -31,207 +29,13 @@ the port), so a read costs at most one ``width x width`` product per slot whatev
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
-import torch.nn.functional as F
 
+from tem.memory.attractor import FlatAttractor, ModularAttractor, Part, hippocampal_activation
 from tem.memory.base import Memory, MemoryOutput, MemoryState
 
 FORGOTTEN = 1e-12
 """Stored weights below this are set to 0 (they would decay into denormal floats)."""
-
-
-def hippocampal_activation(p: torch.Tensor) -> torch.Tensor:
-    """TEM's ``f_p``: leaky ReLU (slope 0.01) of ``p`` clamped to [-1, 1]."""
-    return F.leaky_relu(p.clamp(-1.0, 1.0), 0.01)
-
-
-def activation_backward(grad: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-    """``grad`` times the derivative of :func:`hippocampal_activation` at ``p``, as autograd takes it:
-    1 for ``0 < p <= 1``, 0.01 for ``-1 <= p <= 0``, 0 outside ``[-1, 1]`` (the clamp passes its ends).
-    Two aten backward kernels: boolean masks cost ten times more on these small tensors."""
-    bound = 1.0 + torch.finfo(p.dtype).eps  # the next float after 1: hardtanh_backward passes (-bound, bound)
-    return torch.ops.aten.hardtanh_backward(torch.ops.aten.leaky_relu_backward(grad, p, 0.01, False), p, -bound, bound)
-
-
-def _module_major(x: torch.Tensor, n_modules: int) -> torch.Tensor:
-    """``(B, Q, width)`` -> ``(F, B, Q, S)`` (a view)."""
-    B, Q, width = x.shape
-    return x.view(B, Q, n_modules, width // n_modules).permute(2, 0, 1, 3)
-
-
-def _flat(x: torch.Tensor) -> torch.Tensor:
-    """``(F, B, Q, S)`` -> ``(B, Q, width)``."""
-    Fm, B, Q, S = x.shape
-    return x.permute(1, 2, 0, 3).reshape(B, Q, Fm * S)
-
-
-class Part(NamedTuple):
-    """A readable part of a Hebbian memory (e.g. the carried pairs, or this window's), in the memory's
-    read layout (:meth:`HebbianMemory.part`): ``keys, values (G, M, X)``, ``weights (B, 1, M)``, with
-    ``G, X = B, width`` (fully connected memory) or ``F * B, S`` (hierarchical, module-major)."""
-
-    keys: torch.Tensor
-    values: torch.Tensor
-    weights: torch.Tensor
-
-
-def _grouped(flat_parts: tuple) -> list[tuple]:
-    """``(keys, values, weights, keys, ...)`` -> one ``(keys, values, weights)`` per part."""
-    return [flat_parts[j:j + 3] for j in range(0, len(flat_parts), 3)]
-
-
-def _part_grads(ctx, n_parts: int, hs: torch.Tensor, dscores: list, intos: list, dpres: torch.Tensor) -> list:
-    """Gradients of the parts' keys, ``sum_i dscores_i^T h_i``, and values, ``sum_i into_i^T dpre_i``
-    (``None`` where not needed), each one batched product over the iterations stacked along Q:
-    ``hs (G, I * Q, X)``, ``dpres (G, I * Q, X)``; per part ``dscores, intos (G, I * Q, M)``."""
-    grads = [None] * (3 * n_parts)
-    for j in range(n_parts):
-        if ctx.needs_input_grad[5 + 3 * j]:
-            grads[3 * j] = torch.bmm(dscores[j].transpose(1, 2), hs)
-        if ctx.needs_input_grad[6 + 3 * j]:
-            grads[3 * j + 1] = torch.bmm(intos[j].transpose(1, 2), dpres)
-    return grads
-
-
-class FlatAttractor(torch.autograd.Function):
-    """The attractor of a fully connected memory, over the whole width: ``query (B, Q, width)``;
-    parts ``keys, values (B, M, width)``, ``weights (B, 1, M)``; ``dense (B, width, width)`` or None;
-    ``counts``: the number of modules updated at each iteration.
-
-    Iteration ``i`` updates the first ``u = counts[i] * S`` entries: ``into = w (h . k)``, ``pre =
-    kappa h_u + into v_u (+ h dense_u)``, ``h_u = f(pre)``. The backward pass runs the iterations in
-    reverse; the keys' and values' gradients are one batched product each at the end."""
-
-    @staticmethod
-    def forward(ctx, query, from_to, kappa, counts, dense, *flat_parts):
-        S = query.shape[-1] // from_to.shape[0]
-        h = hippocampal_activation(query)
-        ctx.hs, ctx.pres, ctx.intos = [], [], []
-        for n in counts:
-            u, read, intos = n * S, None, []
-            for keys, values, weights in _grouped(flat_parts):
-                into = torch.bmm(h, keys.transpose(1, 2)).mul_(weights)  # (B, Q, M)
-                into_v = into, values[..., :u]
-                read = torch.bmm(*into_v) if read is None else read.baddbmm_(*into_v)
-                intos.append(into)
-            pre = h[..., :u] * kappa if read is None else read.add_(h[..., :u], alpha=kappa)  # (B, Q, u)
-            if dense is not None:
-                pre.baddbmm_(h, dense[..., :u])
-            ctx.hs.append(h), ctx.pres.append(pre), ctx.intos.append(intos)
-            h = hippocampal_activation(pre) if u == h.shape[-1] else torch.cat([hippocampal_activation(pre), h[..., u:]], -1)
-        ctx.kappa = kappa
-        ctx.save_for_backward(query, dense, *flat_parts)
-        return h
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        query, dense, *flat_parts = ctx.saved_tensors
-        parts = _grouped(flat_parts)
-        dh = grad.clone(memory_format=torch.contiguous_format)  # d h_I, then d h_i
-        dpres, dscores = [], [[] for _ in parts]
-        for pre in reversed(ctx.pres):
-            u = pre.shape[-1]
-            dpre = activation_backward(dh[..., :u], pre)
-            torch.mul(dpre, ctx.kappa, out=dh[..., :u])  # entries >= u passed h through unchanged
-            for (keys, values, weights), ds in zip(parts, dscores):
-                ds.append(torch.bmm(dpre, values[..., :u].transpose(1, 2)).mul_(weights))  # (B, Q, M)
-                dh.baddbmm_(ds[-1], keys)
-            if dense is not None:
-                dh.baddbmm_(dpre, dense[..., :u].transpose(1, 2))
-            dpres.append(dpre if u == query.shape[-1] else F.pad(dpre, (0, query.shape[-1] - u)))
-        d_query = activation_backward(dh, query) if ctx.needs_input_grad[0] else None
-        if not ctx.hs:
-            return (d_query, None, None, None, None, *[None] * len(flat_parts))
-        stacked = [torch.cat(ds[::-1], 1) for ds in dscores]  # (B, I * Q, M), iterations in order
-        intos = [torch.cat([intos[j] for intos in ctx.intos], 1) for j in range(len(parts))]
-        return (d_query, None, None, None, None,
-                *_part_grads(ctx, len(parts), torch.cat(ctx.hs, 1), stacked, intos, torch.cat(dpres[::-1], 1)))
-
-
-def _stack_modules(xs: list[torch.Tensor], n_modules: int) -> torch.Tensor:
-    """Per-iteration ``(n_i, B, Q, X)`` (the first ``n_i`` modules) -> ``(F * B, I * Q, X)``, the
-    missing modules 0."""
-    _, B, Q, X = xs[0].shape
-    out = xs[0].new_zeros(n_modules, B, len(xs), Q, X)
-    for i, x in enumerate(xs):
-        out[: x.shape[0], :, i] = x
-    return out.view(n_modules * B, len(xs) * Q, X)
-
-
-class ModularAttractor(torch.autograd.Function):
-    """The attractor of a memory read per module (any connectivity), module-major: ``h (F, B, Q, S)``;
-    ``query (B, Q, width)``; ``from_to (F, F)`` the module connectivity; parts ``keys, values
-    (F * B, M, S)``, ``weights (B, 1, M)``; ``dense (B, width, width)`` or None; ``counts``: the
-    number of modules updated at each iteration.
-
-    Iteration ``i`` updates the first ``n = counts[i]`` modules: ``scores_f = h_f . k_f`` (recomputed
-    only for the modules that changed), ``into_g = w sum_f from_to[f, g] scores_f``, ``pre = kappa h_g
-    + into_g v_g (+ (h dense)_g)``, ``h_g = f(pre)``. The backward pass runs the iterations in reverse
-    (a stopped module's score gradients are summed until the iteration that computed the score); the
-    keys' and values' gradients are one batched product each at the end."""
-
-    @staticmethod
-    def forward(ctx, query, from_to, kappa, counts, dense, *flat_parts):
-        parts = _grouped(flat_parts)
-        Fm, (B, Q, width) = from_to.shape[0], query.shape
-        S = width // Fm
-        x = _module_major(query, Fm).contiguous()  # (F, B, Q, S)
-        h = hippocampal_activation(x)
-        scores = [h.new_empty(Fm * B, Q, keys.shape[1]) for keys, _, _ in parts]  # (F * B, Q, M)
-        ctx.hs, ctx.pres, ctx.intos, ctx.changed, changed = [], [], [], [], Fm
-        for n in counts:
-            read, intos = None, []
-            for (keys, values, weights), score in zip(parts, scores):
-                torch.bmm(h[:changed].view(changed * B, Q, S), keys[: changed * B].transpose(1, 2), out=score[: changed * B])
-                into = torch.mm(from_to[:, :n].t(), score.view(Fm, -1)).view(n, B, Q, -1).mul_(weights)
-                into_v = into.view(n * B, Q, -1), values[: n * B]
-                read = torch.bmm(*into_v) if read is None else read.baddbmm_(*into_v)
-                intos.append(into)
-            pre = h[:n] * kappa if read is None else read.view(n, B, Q, S).add_(h[:n], alpha=kappa)
-            if dense is not None:
-                pre += _module_major(torch.bmm(_flat(h), dense), Fm)[:n]
-            ctx.hs.append(h), ctx.pres.append(pre), ctx.intos.append(intos), ctx.changed.append(changed)
-            h = hippocampal_activation(pre) if n == Fm else torch.cat([hippocampal_activation(pre), h[n:]])
-            changed = n
-        ctx.kappa = kappa
-        ctx.save_for_backward(x, from_to, dense, *flat_parts)
-        return _flat(h)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        x, from_to, dense, *flat_parts = ctx.saved_tensors
-        parts = _grouped(flat_parts)
-        Fm, B, Q, S = x.shape
-        dh = _module_major(grad, Fm).clone(memory_format=torch.contiguous_format)  # d h_I, then d h_i
-        dpres, dscores, pending = [], [[] for _ in parts], [None] * len(parts)
-        for pre, changed in zip(reversed(ctx.pres), reversed(ctx.changed)):
-            n = pre.shape[0]
-            dpre = activation_backward(dh[:n], pre)
-            torch.mul(dpre, ctx.kappa, out=dh[:n])  # modules >= n passed h through unchanged
-            for j, (keys, values, weights) in enumerate(parts):
-                dinto = torch.bmm(dpre.view(n * B, Q, S), values[: n * B].transpose(1, 2)).view(n, B, Q, -1).mul_(weights)
-                ds = torch.mm(from_to[:, :n], dinto.view(n, -1)).view(Fm * B, Q, -1)
-                dscores[j].append(ds.view(Fm, B, Q, -1))
-                if pending[j] is not None:  # scores of modules >= changed came from an earlier iteration
-                    ds = ds.clone()
-                    ds[-pending[j].shape[0]:] += pending[j]
-                dh[:changed].view(changed * B, Q, S).baddbmm_(ds[: changed * B], keys[: changed * B])
-                pending[j] = ds[changed * B:] if changed < Fm else None
-            if dense is not None:
-                full = dpre if n == Fm else torch.cat([dpre, dpre.new_zeros(Fm - n, B, Q, S)])
-                dh += _module_major(torch.bmm(_flat(full), dense.transpose(1, 2)), Fm)
-            dpres.append(dpre)
-        d_query = _flat(activation_backward(dh, x)) if ctx.needs_input_grad[0] else None
-        if not ctx.hs:
-            return (d_query, None, None, None, None, *[None] * len(flat_parts))
-        stacked = [_stack_modules(ds[::-1], Fm) for ds in dscores]
-        intos = [_stack_modules([intos[j] for intos in ctx.intos], Fm) for j in range(len(parts))]
-        return (d_query, None, None, None, None, *_part_grads(ctx, len(parts), _stack_modules(ctx.hs, Fm), stacked,
-                                                              intos, _stack_modules(dpres[::-1], Fm)))
 
 
 class HebbianMemory(Memory):
@@ -309,7 +113,7 @@ class HebbianMemory(Memory):
         return vectors.transpose(1, 2).reshape(B, M, Fm * S)
 
     def part(self, keys: torch.Tensor, values: torch.Tensor, weights: torch.Tensor) -> Part:
-        """A readable part of the memory from ``keys, values (B, M, width)`` and ``weights (B, M)``."""
+        """A readable :class:`Part` from ``keys, values (B, M, width)`` and ``weights (B, M)``."""
         return Part(self.layout(self.to_modules(keys)), self.layout(self.to_modules(values)), weights[:, None, :])
 
     def carried(self, state: MemoryState, scale: float = 1.0) -> Part:
@@ -318,30 +122,42 @@ class HebbianMemory(Memory):
         weights = torch.where(weights < FORGOTTEN, 0.0, weights)
         return Part(self.layout(state["keys"]), self.layout(state["values"]), weights[:, None, :])
 
-    def attractor(self, query: torch.Tensor, parts: list[Part], kappa: float, iterations: tuple[int, ...],
-                  dense: torch.Tensor | None = None) -> torch.Tensor:
+    def attractor(self, query: torch.Tensor, part: Part, kappa: float, iterations: tuple[int, ...],
+                  dense: torch.Tensor | None = None, dense_scale: float = 1.0, sources: tuple = (),
+                  n_fixed: int = 0) -> torch.Tensor:
         """Pattern completion ``h_0 = f(query)``, then ``h <- f(kappa h + h M)``, module ``f`` updating
         in its first ``iterations[f]`` iterations (non-increasing: low frequencies stop first).
-        ``query (B, Q, width)`` -> ``(B, Q, width)``; ``dense (B, width, width)``: a folded part.
+        ``query (B, Q, width)`` -> ``(B, Q, width)``; ``part``: the stored pairs; ``dense (B, width,
+        width)``: a folded part, read times ``dense_scale``.
 
-        Gradients flow to the query and to the parts' keys and values (not to their weights, nor to
-        ``dense``)."""
-        parts = [part for part in parts if part.values.shape[1] > 0]
-        if (dense is not None and dense.requires_grad) or any(part.weights.requires_grad for part in parts):
+        Gradients flow to the query and to the part's keys and values, or, with ``sources`` (the key
+        rows, then the value rows, that rows ``n_fixed, ...`` of the part were copied from), to those.
+        None reach the weights or ``dense``."""
+        if (dense is not None and dense.requires_grad) or part.weights.requires_grad:
             raise ValueError("the attractor passes no gradient to the memory weights or the dense part")
         counts = tuple(sum(count > i for count in iterations) for i in range(max(iterations, default=0)))
-        attractor = ModularAttractor if self.hierarchical else FlatAttractor
-        return attractor.apply(query, self.from_to, kappa, counts, dense, *(x for part in parts for x in part))
+        if self.hierarchical:
+            return ModularAttractor.apply(query, self.from_to, kappa, counts, dense, dense_scale, *part, n_fixed, *sources)
+        return FlatAttractor.apply(query, self.module_width, kappa, counts, dense, dense_scale, *part, n_fixed, *sources)
+
+    def window(self, state: MemoryState, steps: int, eta: float, lam: float) -> "WindowMemory":
+        """The :class:`WindowMemory` that a window of ``steps`` steps reads and writes."""
+        return WindowMemory(self, state, steps, eta, lam)
 
     def append(self, state: MemoryState, keys: torch.Tensor, values: torch.Tensor, weights: torch.Tensor,
                decay: float) -> MemoryState:
         """State after a window: stored strengths times ``decay`` (``lambda^T``), then the window's
         ``keys, values (B, T, width)`` with ``weights (T,)`` or ``(B, T)``; forgotten columns dropped."""
-        B, T, _ = keys.shape
+        return self.extend(state, self.to_modules(keys), self.to_modules(values), weights, decay)
+
+    def extend(self, state: MemoryState, keys: torch.Tensor, values: torch.Tensor, weights: torch.Tensor,
+               decay: float) -> MemoryState:
+        """:meth:`append` with ``keys, values`` in the state's layout ``(B, F, T, S)``."""
+        B, _, T, _ = keys.shape
         strength = torch.cat([state["strength"] * decay, weights.expand(B, T)], dim=1)
         strength = torch.where(strength.abs() < FORGOTTEN, 0.0, strength)  # no denormals (slow on CPUs)
-        keys = torch.cat([state["keys"], self.to_modules(keys)], dim=2)
-        values = torch.cat([state["values"], self.to_modules(values)], dim=2)
+        keys = torch.cat([state["keys"], keys], dim=2)
+        values = torch.cat([state["values"], values], dim=2)
         state = self._trim({"keys": keys, "values": values, "strength": strength, "dense": state["dense"] * decay})
         if self.dense_after and state["strength"].shape[1] > self.dense_after:
             state = self.fold(state)
@@ -369,3 +185,68 @@ class HebbianMemory(Memory):
     def forward(self, query, key, value, state, return_activity=False) -> MemoryOutput:
         raise NotImplementedError("HebbianMemory is read step by step by TEM (tem.tem.TEM): use attractor "
                                   "/ append; it has no one-shot window read for TEM-t")
+
+
+class WindowMemory:
+    """A :class:`HebbianMemory` during one window of TEM's step loop: read, then write, once per step.
+
+    It holds the carried pairs and, as they are written, the window's pairs in one buffer in the read
+    layout (``(F, B, M, S)`` module-major for a hierarchical memory, ``(B, M, width)`` otherwise), and
+    the weights of every step's read: at step ``t`` the carried pairs weigh ``strength lam^t`` and the
+    window's pairs ``tau < t`` weigh ``eta lam^(t - 1 - tau)`` (``M_{t-1}`` of the dense formula;
+    the folded part is read times ``lam^t``). The buffer is outside the autograd graph: gradients
+    reach the written keys and values as the attractor's sources.
+    """
+
+    def __init__(self, memory: HebbianMemory, state: MemoryState, steps: int, eta: float, lam: float):
+        self.memory, self.state, self.eta, self.lam = memory, state, eta, lam
+        B, Fm, self.n_fixed, S = state["keys"].shape
+        size = (Fm, B, self.n_fixed + steps, S) if memory.hierarchical else (B, self.n_fixed + steps, Fm * S)
+        self.keys, self.values = state["keys"].new_empty(size), state["values"].new_empty(size)
+        self._rows(self.keys, 0, self.n_fixed).copy_(state["keys"])
+        self._rows(self.values, 0, self.n_fixed).copy_(state["values"])
+        t = torch.arange(steps, dtype=state["strength"].dtype, device=state["strength"].device)
+        carried = state["strength"] * lam ** t[:, None, None]  # (T, B, n_fixed)
+        age = t[:, None] - 1 - t[None, :]  # (T, T): step t reads the pair of step tau < t
+        own = torch.where(age >= 0, eta * lam ** age.clamp(min=0), 0.0).expand(B, -1, -1).transpose(0, 1)
+        weights = torch.cat([carried, own], -1)  # (T, B, n_fixed + T)
+        self.weights = torch.where(weights < FORGOTTEN, 0.0, weights)[:, :, None]  # (T, B, 1, n_fixed + T)
+        self.key_rows, self.value_rows = [], []  # the written (B, width) pairs in the attractor's row shape
+
+    def _rows(self, buffer: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Rows ``start:stop`` of ``buffer`` as a ``(B, F, stop - start, S)`` view (the state's layout)."""
+        if self.memory.hierarchical:
+            return buffer[:, :, start:stop].transpose(0, 1)
+        return buffer[:, start:stop].unflatten(-1, (self.memory.n_modules, -1)).transpose(1, 2)
+
+    def _row(self, vector: torch.Tensor) -> torch.Tensor:
+        """``(B, width)`` -> the attractor's row shape: ``(F, B, S)`` (hierarchical) or ``(B, width)``."""
+        return vector.unflatten(-1, (self.memory.n_modules, -1)).transpose(0, 1) if self.memory.hierarchical else vector
+
+    def read(self, query: torch.Tensor, kappa: float, iterations: tuple[int, ...]) -> torch.Tensor:
+        """The attractor at the current step (the number of pairs written so far): ``query (B, Q,
+        width)`` -> ``(B, Q, width)``."""
+        t, m = len(self.key_rows), self.n_fixed + len(self.key_rows)
+        if self.memory.hierarchical:
+            keys, values = (x.flatten(0, 1)[:, :m] for x in (self.keys, self.values))
+        else:
+            keys, values = self.keys[:, :m], self.values[:, :m]
+        dense = self.state["dense"] if self.state["dense"].numel() else None
+        return self.memory.attractor(query, Part(keys, values, self.weights[t, ..., :m]), kappa, iterations, dense,
+                                     self.lam ** t, (*self.key_rows, *self.value_rows), self.n_fixed)
+
+    def write(self, key: torch.Tensor, value: torch.Tensor) -> None:
+        """Store the current step's pair ``key, value (B, width)`` (read from the next step on)."""
+        slot = self.n_fixed + len(self.key_rows)
+        for rows, buffer, vector in ((self.key_rows, self.keys, key), (self.value_rows, self.values, value)):
+            row = self._row(vector)
+            self._rows(buffer, slot, slot + 1)[:, :, 0].copy_(vector.detach().unflatten(-1, (self.memory.n_modules, -1)))
+            rows.append(row)
+
+    def final_state(self) -> MemoryState:
+        """The memory state after the window (detached): the carried pairs decayed by ``lam^T``, then
+        the window's with weights ``eta lam^(T - 1 - tau)``."""
+        T = len(self.key_rows)
+        weights = self.eta * self.lam ** torch.arange(T - 1, -1, -1, dtype=self.weights.dtype, device=self.weights.device)
+        return self.memory.extend(self.state, self._rows(self.keys, self.n_fixed, self.n_fixed + T),
+                                  self._rows(self.values, self.n_fixed, self.n_fixed + T), weights, self.lam ** T)

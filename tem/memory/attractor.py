@@ -1,0 +1,220 @@
+"""TEM's attractor retrieval ``h <- f(kappa h + h M)`` from a Hebbian memory stored as vectors, with a
+hand-written backward pass (autograd would record some twenty small ops per iteration, which cost
+more than the products).
+
+``M = sum_m w_m k_m^T v_m`` is never formed: ``h M = (w * (h . K^T)) V``, two batched products over
+the stored pairs. The pairs come as one :class:`Part` in the read layout:
+
+- fully connected memory (:class:`FlatAttractor`): ``keys, values (B, M, width)``, ``B`` products
+  of ``width``-long vectors;
+- hierarchical memory (:class:`ModularAttractor`): read per module, module-major ``(F * B, M, S)``
+  (``F`` modules of ``S`` cells), so that the modules an iteration still updates (the first ``n``:
+  low frequencies stop first) are one slice.
+
+Gradients reach the query and the stored pairs' keys and values, in either of two ways: the
+``keys, values`` tensors themselves (when they require grad), or *sources*: the tensors that rows
+``n_fixed, n_fixed + 1, ...`` of ``keys, values`` were copied from (TEM writes each step's pair into
+a preallocated buffer, so the buffer is never part of the autograd graph and a step's read needs no
+copy of the memory). A source row is ``(B, width)`` (flat) or ``(F, B, S)`` (hierarchical).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+
+class Part(NamedTuple):
+    """Stored pairs in a memory's read layout: ``keys, values (G, M, X)``, ``weights (B, 1, M)``, with
+    ``G, X = B, width`` (fully connected memory) or ``F * B, S`` (hierarchical, module-major)."""
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    weights: torch.Tensor
+
+
+def hippocampal_activation(p: torch.Tensor) -> torch.Tensor:
+    """TEM's ``f_p``: leaky ReLU (slope 0.01) of ``p`` clamped to [-1, 1]."""
+    return F.leaky_relu(p.clamp(-1.0, 1.0), 0.01)
+
+
+def activation_backward(grad: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    """``grad`` times the derivative of :func:`hippocampal_activation` at ``p``, as autograd takes it:
+    1 for ``0 < p <= 1``, 0.01 for ``-1 <= p <= 0``, 0 outside ``[-1, 1]`` (the clamp passes its ends).
+    Two aten backward kernels: boolean masks cost ten times more on these small tensors."""
+    bound = 1.0 + torch.finfo(p.dtype).eps  # the next float after 1: hardtanh_backward passes (-bound, bound)
+    return torch.ops.aten.hardtanh_backward(torch.ops.aten.leaky_relu_backward(grad, p, 0.01, False), p, -bound, bound)
+
+
+def module_major(x: torch.Tensor, n_modules: int) -> torch.Tensor:
+    """``(B, Q, width)`` -> ``(F, B, Q, S)`` (a view)."""
+    B, Q, width = x.shape
+    return x.view(B, Q, n_modules, width // n_modules).permute(2, 0, 1, 3)
+
+
+def flat(x: torch.Tensor) -> torch.Tensor:
+    """``(F, B, Q, S)`` -> ``(B, Q, width)``."""
+    Fm, B, Q, S = x.shape
+    return x.permute(1, 2, 0, 3).reshape(B, Q, Fm * S)
+
+
+def _save(ctx, query, dense, dense_scale, kappa, part, n_fixed, n_sources):
+    """Keep what the backward pass needs. ``part`` is kept on ``ctx``, not saved for backward: TEM
+    writes later rows of the buffer it is a prefix of, which autograd's version check would refuse,
+    and these rows never change once written."""
+    ctx.save_for_backward(query, dense)
+    ctx.part, ctx.kappa, ctx.dense_scale, ctx.n_fixed, ctx.n_sources = part, kappa, dense_scale, n_fixed, n_sources
+
+
+def _pair_grads(ctx, hs, dscores, intos, dpres, row) -> tuple:
+    """Gradients of ``keys, values`` (when they require grad) and of the sources: keys ``sum_i
+    dscore_i^T h_i``, values ``sum_i into_i^T dpre_i``, one batched product each over the iterations
+    stacked along Q (``hs, dpres (G, I * Q, X)``, ``dscores, intos (G, I * Q, M)``) and only for the
+    rows that need them. ``row(grad, j)``: row ``j`` of a ``(G, m, X)`` gradient in the sources' shape."""
+    keys_need, values_need = ctx.needs_input_grad[6], ctx.needs_input_grad[7]
+    if dscores is None or not (keys_need or values_need or ctx.n_sources):
+        return None, None, (None,) * (2 * ctx.n_sources)
+    first = 0 if keys_need or values_need else ctx.n_fixed
+    grad_keys = torch.bmm(dscores[..., first:].transpose(1, 2), hs)  # (G, M - first, X)
+    grad_values = torch.bmm(intos[..., first:].transpose(1, 2), dpres)
+    offset = ctx.n_fixed - first
+    sources = [row(grad, offset + j) for grad in (grad_keys, grad_values) for j in range(ctx.n_sources)]
+    return grad_keys if keys_need else None, grad_values if values_need else None, tuple(sources)
+
+
+class FlatAttractor(torch.autograd.Function):
+    """The attractor of a fully connected memory, over the whole width: ``query (B, Q, width)``;
+    ``dense (B, width, width)`` or None, read times ``dense_scale``; ``counts``: the number of
+    modules updated at each iteration (of ``S`` cells each).
+
+    Iteration ``i`` updates the first ``u = counts[i] * S`` entries: ``into = w (h . k)``, ``pre =
+    kappa h_u + into v_u (+ h dense_u)``, ``h_u = f(pre)``. The backward pass runs the iterations in
+    reverse; the keys' and values' gradients are one batched product each at the end."""
+
+    @staticmethod
+    def forward(ctx, query, module_width, kappa, counts, dense, dense_scale, keys, values, weights, n_fixed, *sources):
+        S, read_memory = module_width, keys.shape[1] > 0
+        h = hippocampal_activation(query)
+        ctx.hs, ctx.pres, ctx.intos = [], [], []
+        for n in counts:
+            u = n * S
+            if read_memory:
+                into = torch.bmm(h, keys.transpose(1, 2)).mul_(weights)  # (B, Q, M)
+                pre = torch.baddbmm(h[..., :u], into, values[..., :u], beta=kappa)  # (B, Q, u)
+                ctx.intos.append(into)
+            else:
+                pre = h[..., :u] * kappa
+            if dense is not None:
+                pre.baddbmm_(h, dense[..., :u], alpha=dense_scale)
+            ctx.hs.append(h), ctx.pres.append(pre)
+            h = hippocampal_activation(pre) if u == h.shape[-1] else torch.cat([hippocampal_activation(pre), h[..., u:]], -1)
+        _save(ctx, query, dense, dense_scale, kappa, Part(keys, values, weights), n_fixed, len(sources) // 2)
+        return h
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        query, dense = ctx.saved_tensors
+        keys, values, weights = ctx.part
+        dh = grad.clone(memory_format=torch.contiguous_format)  # d h_I, then d h_i
+        dpres, dscores = [], []
+        for pre in reversed(ctx.pres):
+            u = pre.shape[-1]
+            dpre = activation_backward(dh[..., :u], pre)
+            torch.mul(dpre, ctx.kappa, out=dh[..., :u])  # entries >= u passed h through unchanged
+            if ctx.intos:
+                dscores.append(torch.bmm(dpre, values[..., :u].transpose(1, 2)).mul_(weights))  # (B, Q, M)
+                dh.baddbmm_(dscores[-1], keys)
+            if dense is not None:
+                dh.baddbmm_(dpre, dense[..., :u].transpose(1, 2), alpha=ctx.dense_scale)
+            dpres.append(dpre if u == query.shape[-1] else F.pad(dpre, (0, query.shape[-1] - u)))
+        d_query = activation_backward(dh, query) if ctx.needs_input_grad[0] else None
+        stacked = (torch.cat(dscores[::-1], 1), torch.cat(ctx.intos, 1)) if ctx.intos else (None, None)
+        grad_keys, grad_values, sources = _pair_grads(ctx, torch.cat(ctx.hs, 1), stacked[0], stacked[1],
+                                                      torch.cat(dpres[::-1], 1), lambda g, j: g[:, j])
+        return (d_query, None, None, None, None, None, grad_keys, grad_values, None, None, *sources)
+
+
+def _stack_modules(xs: list[torch.Tensor], n_modules: int) -> torch.Tensor:
+    """Per-iteration ``(n_i, B, Q, X)`` (the first ``n_i`` modules) -> ``(F * B, I * Q, X)``, the
+    missing modules 0."""
+    _, B, Q, X = xs[0].shape
+    out = xs[0].new_zeros(n_modules, B, len(xs), Q, X)
+    for i, x in enumerate(xs):
+        out[: x.shape[0], :, i] = x
+    return out.view(n_modules * B, len(xs) * Q, X)
+
+
+class ModularAttractor(torch.autograd.Function):
+    """The attractor of a memory read per module (any connectivity), module-major: ``h (F, B, Q, S)``;
+    ``query (B, Q, width)``; ``from_to (F, F)`` the module connectivity; ``dense (B, width, width)`` or
+    None, read times ``dense_scale``; ``counts``: the number of modules updated at each iteration.
+
+    Iteration ``i`` updates the first ``n = counts[i]`` modules: ``scores_f = h_f . k_f`` (recomputed
+    only for the modules that changed), ``into_g = w sum_f from_to[f, g] scores_f``, ``pre = kappa h_g
+    + into_g v_g (+ (h dense)_g)``, ``h_g = f(pre)``. The backward pass runs the iterations in reverse
+    (a stopped module's score gradients are summed until the iteration that computed the score); the
+    keys' and values' gradients are one batched product each at the end."""
+
+    @staticmethod
+    def forward(ctx, query, from_to, kappa, counts, dense, dense_scale, keys, values, weights, n_fixed, *sources):
+        Fm, (B, Q, width), M = from_to.shape[0], query.shape, keys.shape[1]
+        S = width // Fm
+        x = module_major(query, Fm).contiguous()  # (F, B, Q, S)
+        h = hippocampal_activation(x)
+        score = h.new_empty(Fm * B, Q, M)  # (F * B, Q, M): per module, kept for the modules that stopped
+        ctx.hs, ctx.pres, ctx.intos, ctx.changed, changed = [], [], [], [], Fm
+        for n in counts:
+            if M:
+                torch.bmm(h[:changed].view(changed * B, Q, S), keys[: changed * B].transpose(1, 2), out=score[: changed * B])
+                into = torch.mm(from_to[:, :n].t(), score.view(Fm, -1)).view(n, B, Q, M).mul_(weights)
+                pre = torch.baddbmm(h[:n].view(n * B, Q, S), into.view(n * B, Q, M), values[: n * B], beta=kappa)
+                pre = pre.view(n, B, Q, S)
+                ctx.intos.append(into)
+            else:
+                pre = h[:n] * kappa
+            if dense is not None:
+                pre.add_(module_major(torch.bmm(flat(h), dense), Fm)[:n], alpha=dense_scale)
+            ctx.hs.append(h), ctx.pres.append(pre), ctx.changed.append(changed)
+            h = hippocampal_activation(pre) if n == Fm else torch.cat([hippocampal_activation(pre), h[n:]])
+            changed = n
+        _save(ctx, x, dense, dense_scale, kappa, Part(keys, values, weights), n_fixed, len(sources) // 2)
+        ctx.from_to = from_to
+        return flat(h)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        x, dense = ctx.saved_tensors
+        (keys, values, weights), from_to = ctx.part, ctx.from_to
+        Fm, B, Q, S = x.shape
+        dh = module_major(grad, Fm).clone(memory_format=torch.contiguous_format)  # d h_I, then d h_i
+        dpres, dscores, pending = [], [], None
+        for pre, changed in zip(reversed(ctx.pres), reversed(ctx.changed)):
+            n = pre.shape[0]
+            dpre = activation_backward(dh[:n], pre)
+            torch.mul(dpre, ctx.kappa, out=dh[:n])  # modules >= n passed h through unchanged
+            if ctx.intos:
+                M = keys.shape[1]
+                dinto = torch.bmm(dpre.view(n * B, Q, S), values[: n * B].transpose(1, 2)).view(n, B, Q, M).mul_(weights)
+                ds = torch.mm(from_to[:, :n], dinto.view(n, -1)).view(Fm * B, Q, M)
+                dscores.append(ds.view(Fm, B, Q, M))
+                if pending is not None:  # scores of modules >= changed came from an earlier iteration
+                    ds = ds.clone()
+                    ds[-pending.shape[0]:] += pending
+                dh[:changed].view(changed * B, Q, S).baddbmm_(ds[: changed * B], keys[: changed * B])
+                pending = ds[changed * B:] if changed < Fm else None
+            if dense is not None:
+                full = dpre if n == Fm else torch.cat([dpre, dpre.new_zeros(Fm - n, B, Q, S)])
+                dh.add_(module_major(torch.bmm(flat(full), dense.transpose(1, 2)), Fm), alpha=ctx.dense_scale)
+            dpres.append(dpre)
+        d_query = flat(activation_backward(dh, x)) if ctx.needs_input_grad[0] else None
+        stacked = ((_stack_modules(dscores[::-1], Fm), _stack_modules(ctx.intos, Fm)) if ctx.intos else (None, None))
+
+        def row(grad, j):  # (F * B, m, S) -> row j as (F, B, S)
+            return grad.view(Fm, B, -1, S)[:, :, j]
+
+        grad_keys, grad_values, sources = _pair_grads(ctx, _stack_modules(ctx.hs, Fm), stacked[0], stacked[1],
+                                                      _stack_modules(dpres[::-1], Fm), row)
+        return (d_query, None, None, None, None, None, grad_keys, grad_values, None, None, *sources)
