@@ -1,8 +1,11 @@
 """Training throughput: env-steps/s of a full training step (sampling, forward, backward, Adam).
 
     python benchmarks/throughput.py --model temt --batch 128 --window 50 --device cpu --threads 2
+    torchrun --nproc_per_node 2 benchmarks/throughput.py --model tem --memory hebbian --batch 8 --threads 1 ...
 
-env-steps/s = batch x window / wall time of one training step. The last line printed is JSON.
+env-steps/s = batch x window / wall time of one training step; under torchrun (DistributedDataParallel)
+batch is per process and env-steps/s counts every process's walks (processes x batch x window / step
+time). The last line printed (by rank 0) is JSON.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ def measure(args) -> dict:
     import torch
 
     from tem.config import make_config
+    from tem.distributed import shutdown
     from train import Run
 
     overrides = {"model": args.model, "memory": args.memory, "batch": args.batch, "window": args.window,
@@ -32,20 +36,27 @@ def measure(args) -> dict:
         run.train_step()
     if run.device.type == "cuda":
         torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    run.train_step()
+    n_steps = torch.tensor(max(3, int(args.seconds / (time.perf_counter() - t0))))
+    if run.dist.enabled:  # every rank times the same number of steps (each one meets the others in DDP)
+        torch.distributed.all_reduce(n_steps, op=torch.distributed.ReduceOp.MIN)
     times = []
-    start = time.perf_counter()
-    while time.perf_counter() - start < args.seconds or len(times) < 3:
+    for _ in range(int(n_steps)):
         t0 = time.perf_counter()
         run.train_step()  # .item() on the loss synchronises the device
         times.append(time.perf_counter() - t0)
     step_time = sorted(times)[len(times) // 2]
+    processes = run.dist.world_size
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     gpu = {"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20)} if run.device.type == "cuda" else {}
-    return {**gpu, "env_steps_per_s": round(args.batch * args.window / step_time), "step_time_ms": round(1e3 * step_time, 2),
-            "peak_rss_mb": round(peak_rss_mb), "device": str(run.device), "threads": torch.get_num_threads(),
-            "model": args.model, "memory": args.memory, "batch": args.batch, "window": args.window,
-            "walk_length": args.walk_length, "world": args.world, "steps_timed": len(times),
-            "torch": torch.__version__}
+    result = {**gpu, "env_steps_per_s": round(processes * args.batch * args.window / step_time),
+              "step_time_ms": round(1e3 * step_time, 2), "peak_rss_mb": round(peak_rss_mb), "device": str(run.device),
+              "threads": torch.get_num_threads(), "processes": processes, "model": args.model, "memory": args.memory,
+              "batch": args.batch, "window": args.window, "walk_length": args.walk_length, "world": args.world,
+              "steps_timed": len(times), "torch": torch.__version__}
+    shutdown(run.dist)
+    return result
 
 
 def main(argv=None) -> int:
@@ -66,7 +77,10 @@ def main(argv=None) -> int:
     if args.threads:  # before torch starts its thread pools
         os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     result = measure(args)
-    print(f"{result['model']}/{result['memory']} on {result['device']} ({result['threads']} threads), "
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    processes = f"{result['processes']} processes x " if result["processes"] > 1 else ""
+    print(f"{result['model']}/{result['memory']} on {result['device']} ({processes}{result['threads']} threads), "
           f"batch {args.batch} x window {args.window}, walks of {args.walk_length}: "
           f"{result['env_steps_per_s']:,} env-steps/s, {result['step_time_ms']} ms/step, "
           f"peak RSS {result['peak_rss_mb']} MB")

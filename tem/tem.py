@@ -297,7 +297,7 @@ class TEM(nn.Module):
             delta = (g_prev @ D).view(B, -1, self.transition.G).gather(1, a_index[:, t, None, None].expand(-1, 1, self.transition.G))[:, 0]
             g_path = (g_prev + delta).clamp(c.g_min, 1)
             sigma_path = self.sigma_path.apply(g_prev, sigma_w)
-            if starts[t]:
+            if starts[t] or t == 0:  # at t = 0 always, so that every parameter is in the graph (DDP needs it)
                 start = (action[:, t] < 0)[:, None]
                 g_path = torch.where(start, g_start, g_path)
                 sigma_path = torch.where(start, sigma_init, sigma_path)

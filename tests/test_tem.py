@@ -138,6 +138,17 @@ def test_losses_and_gradients_equal_a_plain_autograd_attractor(monkeypatch, dens
         torch.testing.assert_close(grads[name], expected_grads[name], msg=name)
 
 
+def test_every_parameter_gets_a_gradient_in_a_window_without_walk_starts():
+    """DistributedDataParallel (torchrun) needs every parameter in every step's graph."""
+    model = tiny_model()
+    obs, action, new_world = random_window(T=12, walk=24)
+    first = model(obs[:, :6], action[:, :6], new_world, model.initial_state(3))
+    assert (action[:, 6:] >= 0).all()  # no walk starts in the second window
+    out = model(obs[:, 6:], action[:, 6:], torch.zeros_like(new_world), model.detach_state(first.state))
+    model.losses(out, obs[:, 6:], step=10)["total"].backward()
+    assert [name for name, p in model.named_parameters() if p.grad is None] == []
+
+
 def test_new_world_resets_the_slot():
     model = tiny_model()
     obs, action, new_world = random_window()
