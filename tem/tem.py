@@ -172,16 +172,18 @@ class TEM(nn.Module):
         memory's padded layout (entry ``f * S + i * n_x_c + j`` = g_sub unit i, x unit j of module f)."""
         n_modules, nx, S = len(c.g_sizes), c.n_x_c, self.memory.module_width
         P, G, Gs = self.memory.width, sum(c.g_sizes), sum(c.g_sub_sizes)
-        g_to_p, x_to_p, p_to_gsub = torch.zeros(G, P), torch.zeros(n_modules * nx, P), torch.zeros(P, Gs)
+        g_to_p = torch.full((P,), G)  # entry of g (G: an appended zero) each p entry repeats
+        gsub = torch.zeros(Gs, dtype=torch.long)  # g_sub unit -> its row of p viewed (F * S / n_x_c, n_x_c)
+        x_to_p = torch.zeros(n_modules * nx, P)
         for f in range(n_modules):
             for u in range(p_sizes[f]):
                 i, j = divmod(u, nx)
-                g_to_p[sum(c.g_sizes[:f]) + i, f * S + u] = 1.0
+                g_to_p[f * S + u] = sum(c.g_sizes[:f]) + i
                 x_to_p[f * nx + j, f * S + u] = 1.0
-                p_to_gsub[f * S + u, sum(c.g_sub_sizes[:f]) + i] = 1.0
-        self.register_buffer("g_to_p", g_to_p, persistent=False)  # (G, P): g_sub repeated over x
+            gsub[sum(c.g_sub_sizes[:f]): sum(c.g_sub_sizes[: f + 1])] = f * (S // nx) + torch.arange(c.g_sub_sizes[f])
+        self.register_buffer("g_to_p", g_to_p, persistent=False)  # (P,): g_sub repeated over x
         self.register_buffer("x_to_p", x_to_p, persistent=False)  # (F * n_x_c, P): x tiled over g_sub
-        self.register_buffer("sum_over_x", p_to_gsub, persistent=False)  # (P, Gs)
+        self.register_buffer("gsub_rows", gsub, persistent=False)  # (Gs,)
         g_module = torch.repeat_interleave(torch.arange(n_modules), torch.tensor(c.g_sizes))
         self.register_buffer("g_module", F.one_hot(g_module, n_modules).float(), persistent=False)  # (G, F)
         self.n_p0 = p_sizes[0]
@@ -242,8 +244,12 @@ class TEM(nn.Module):
         return filtered, weighted.flatten(-2) @ self.x_to_p
 
     def _g_to_p(self, g: torch.Tensor) -> torch.Tensor:
-        """g ``(..., G)`` -> its subsampled units repeated over x, in p space ``(..., P)``."""
-        return g @ self.g_to_p
+        """g ``(..., G)`` -> its subsampled units repeated over x, in p space ``(..., P)`` (0 in the padding)."""
+        return F.pad(g, (0, 1)).index_select(-1, self.g_to_p)
+
+    def _sum_over_x(self, p: torch.Tensor) -> torch.Tensor:
+        """p ``(B, P)`` -> its sum over x per g_sub unit ``(B, Gs)``."""
+        return p.view(p.shape[0], -1, self.config.n_x_c).sum(-1).index_select(-1, self.gsub_rows)
 
     def losses(self, output: TEMOutput, obs: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         """The eight TEM losses (mean per step and walk) and ``total`` = the weighted sum over the
@@ -303,7 +309,7 @@ class TEM(nn.Module):
                 sigma_path = torch.where(start, sigma_init, sigma_path)
             # 2. inference memory: sensation -> p_x -> g_mem; precision-weighted merge
             p_x = inference.read(x_query[:, t], c.kappa, c.inference_iterations)[:, 0]  # (B, P)
-            mu_raw = self.mu_g_mem.apply(p_x @ self.sum_over_x, mu_mem_w)  # (B, G)
+            mu_raw = self.mu_g_mem.apply(self._sum_over_x(p_x), mu_mem_w)  # (B, G)
             with torch.no_grad():
                 error = 0.5 * (onehot[:, t] - self.predict_x(p_x[:, : self.n_p0]).softmax(-1)).pow(2).sum(-1)
             quality = torch.stack([mu_raw.pow(2) @ self.g_module, error[:, None].expand(-1, self.g_module.shape[1])], -1)

@@ -67,11 +67,11 @@ def _save(ctx, query, dense, dense_scale, kappa, part, n_fixed, n_sources):
     ctx.part, ctx.kappa, ctx.dense_scale, ctx.n_fixed, ctx.n_sources = part, kappa, dense_scale, n_fixed, n_sources
 
 
-def _pair_grads(ctx, hs, dscores, intos, dpres, row) -> tuple:
+def _pair_grads(ctx, hs, dscores, intos, dpres, rows) -> tuple:
     """Gradients of ``keys, values`` (when they require grad) and of the sources: keys ``sum_i
     dscore_i^T h_i``, values ``sum_i into_i^T dpre_i``, one batched product each over the iterations
     stacked along Q (``hs, dpres (G, I * Q, X)``, ``dscores, intos (G, I * Q, M)``) and only for the
-    rows that need them. ``row(grad, j)``: row ``j`` of a ``(G, m, X)`` gradient in the sources' shape."""
+    rows that need them. ``rows(grad)``: the rows of a ``(G, m, X)`` gradient in the sources' shape."""
     keys_need, values_need = ctx.needs_input_grad[6], ctx.needs_input_grad[7]
     if dscores is None or not (keys_need or values_need or ctx.n_sources):
         return None, None, (None,) * (2 * ctx.n_sources)
@@ -79,8 +79,8 @@ def _pair_grads(ctx, hs, dscores, intos, dpres, row) -> tuple:
     grad_keys = torch.bmm(dscores[..., first:].transpose(1, 2), hs)  # (G, M - first, X)
     grad_values = torch.bmm(intos[..., first:].transpose(1, 2), dpres)
     offset = ctx.n_fixed - first
-    sources = [row(grad, offset + j) for grad in (grad_keys, grad_values) for j in range(ctx.n_sources)]
-    return grad_keys if keys_need else None, grad_values if values_need else None, tuple(sources)
+    sources = (*rows(grad_keys)[offset:], *rows(grad_values)[offset:]) if ctx.n_sources else ()
+    return grad_keys if keys_need else None, grad_values if values_need else None, sources
 
 
 class FlatAttractor(torch.autograd.Function):
@@ -132,7 +132,7 @@ class FlatAttractor(torch.autograd.Function):
         d_query = activation_backward(dh, query) if ctx.needs_input_grad[0] else None
         stacked = (torch.cat(dscores[::-1], 1), torch.cat(ctx.intos, 1)) if ctx.intos else (None, None)
         grad_keys, grad_values, sources = _pair_grads(ctx, torch.cat(ctx.hs, 1), stacked[0], stacked[1],
-                                                      torch.cat(dpres[::-1], 1), lambda g, j: g[:, j])
+                                                      torch.cat(dpres[::-1], 1), lambda g: g.unbind(1))
         return (d_query, None, None, None, None, None, grad_keys, grad_values, None, None, *sources)
 
 
@@ -210,11 +210,14 @@ class ModularAttractor(torch.autograd.Function):
                 dh.add_(module_major(torch.bmm(flat(full), dense.transpose(1, 2)), Fm), alpha=ctx.dense_scale)
             dpres.append(dpre)
         d_query = flat(activation_backward(dh, x)) if ctx.needs_input_grad[0] else None
-        stacked = ((_stack_modules(dscores[::-1], Fm), _stack_modules(ctx.intos, Fm)) if ctx.intos else (None, None))
+        if ctx.intos:  # (F * B, I * Q, M), iterations in order
+            stacked = torch.stack(dscores[::-1], 2).flatten(0, 1).flatten(1, 2), _stack_modules(ctx.intos, Fm)
+        else:
+            stacked = None, None
 
-        def row(grad, j):  # (F * B, m, S) -> row j as (F, B, S)
-            return grad.view(Fm, B, -1, S)[:, :, j]
+        def rows(grad):  # (F * B, m, S) -> m rows (F, B, S)
+            return grad.view(Fm, B, -1, S).unbind(2)
 
-        grad_keys, grad_values, sources = _pair_grads(ctx, _stack_modules(ctx.hs, Fm), stacked[0], stacked[1],
-                                                      _stack_modules(dpres[::-1], Fm), row)
+        hs = torch.stack(ctx.hs, 2).view(Fm * B, -1, S)  # (F * B, I * Q, S)
+        grad_keys, grad_values, sources = _pair_grads(ctx, hs, stacked[0], stacked[1], _stack_modules(dpres[::-1], Fm), rows)
         return (d_query, None, None, None, None, None, grad_keys, grad_values, None, None, *sources)
