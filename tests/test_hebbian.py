@@ -2,11 +2,21 @@
 import pytest
 import torch
 
-from tem.memory import HebbianMemory, make_memory
+from tem.memory import HebbianMemory, attractor, make_memory
+from tem.memory.attractor import hippocampal_activation
 from tem.memory.base import map_state
-from tem.memory.attractor import Part, hippocampal_activation
 
 SIZES = (6, 4, 3)  # cells per module; padded layout: 3 modules x 6
+
+
+@pytest.fixture(params=["fused", "pytorch"])
+def implementation(request, monkeypatch):
+    """Run a test with the fused CPU kernel (where it builds) and with the batched PyTorch products."""
+    if request.param == "fused" and attractor.cpu_kernel() is None:
+        pytest.skip("the fused attractor kernel did not build here")
+    if request.param == "pytorch":
+        monkeypatch.setattr(attractor, "_use_kernel", lambda query: False)
+    return request.param
 
 
 def random_p(memory, *shape, seed=0):
@@ -69,7 +79,7 @@ def reference_attractor(memory, query, keys, values, weights, kappa, iterations,
 
 
 @pytest.mark.parametrize("hierarchical", [True, False])
-def test_attractor_equals_dense_formula(hierarchical):
+def test_attractor_equals_dense_formula(hierarchical, implementation):
     memory = HebbianMemory(SIZES, hierarchical=hierarchical)
     keys, values = random_p(memory, 3, 9, seed=3), random_p(memory, 3, 9, seed=4)
     weights = torch.rand(3, 9)
@@ -90,7 +100,7 @@ def test_attractor_equals_dense_formula(hierarchical):
 
 @pytest.mark.parametrize("hierarchical, iterations, with_dense", [
     (True, (4, 2, 1), False), (False, (3, 3, 3), False), (True, (3, 3, 1), True), (False, (2, 1, 1), True)])
-def test_attractor_gradients_equal_autograd(hierarchical, iterations, with_dense):
+def test_attractor_gradients_equal_autograd(hierarchical, iterations, with_dense, implementation):
     """The hand-written backward pass gives autograd's gradients (float64) for the query and this
     window's keys and values, with modules that stop early, either connectivity and a dense part."""
     memory = HebbianMemory(SIZES, hierarchical=hierarchical).double()
@@ -113,7 +123,7 @@ def test_attractor_gradients_equal_autograd(hierarchical, iterations, with_dense
 
 
 @pytest.mark.parametrize("hierarchical, with_dense", [(True, False), (False, False), (True, True), (False, True)])
-def test_window_memory_reads_writes_and_gradients_equal_autograd(hierarchical, with_dense):
+def test_window_memory_reads_writes_and_gradients_equal_autograd(hierarchical, with_dense, implementation):
     """A window read step by step from its preallocated buffer (carried pairs, then each step's pair
     written after its read) equals the dense formula at every step, gives autograd's gradients to the
     written pairs and the queries (float64), and leaves the state that append leaves."""
@@ -154,7 +164,7 @@ def test_window_memory_reads_writes_and_gradients_equal_autograd(hierarchical, w
         torch.testing.assert_close(value, after[key], msg=key)
 
 
-def test_fold_into_dense_keeps_reads_when_clamp_is_inactive():
+def test_fold_into_dense_keeps_reads_when_clamp_is_inactive(implementation):
     memory = HebbianMemory(SIZES, dense_after=5)
     keys, values = 0.3 * random_p(memory, 2, 8, seed=6), 0.3 * random_p(memory, 2, 8, seed=7)
     vectors = memory.append(HebbianMemory(SIZES, dense_after=0).initial_state(2), keys, values, torch.full((8,), 0.5), 1.0)

@@ -17,7 +17,7 @@ from tem.memory.hebbian import WindowMemory
 from tem.run import build_model
 from tem.tem import LOSS_NAMES, TEM, TEMConfig
 from tem.tem_modules import Transition
-from tests.test_hebbian import dense_attractor
+from tests.test_hebbian import dense_attractor, implementation  # noqa: F401 (a fixture)
 from tests.tiny import train_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +112,7 @@ def plain_read(window, query, kappa, iterations):
 
 
 @pytest.mark.parametrize("dense_after", [0, 6])
-def test_losses_and_gradients_equal_a_plain_autograd_attractor(monkeypatch, dense_after):
+def test_losses_and_gradients_equal_a_plain_autograd_attractor(monkeypatch, dense_after, implementation):
     """The attractors' hand-written backward passes give TEM autograd's gradients (float64, second
     window: carried memories, or their dense fold; a generative module that stops after one iteration)."""
     model = tiny_model(dense_after=dense_after, generative_iterations=(3, 1)).double()

@@ -19,10 +19,37 @@ copy of the memory). A source row is ``(B, width)`` (flat) or ``(F, B, S)`` (hie
 """
 from __future__ import annotations
 
+import functools
+import os
+import warnings
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_kernel():
+    """The fused CPU kernels of ``attractor_cpu.cpp`` (each batch element's iterations run with its
+    pairs in cache, batch elements in parallel), compiled on first use with the C++ compiler torch
+    extensions use; None where that fails (a warning says why) or where ``TEM_ATTRACTOR_KERNEL=0``
+    (the batched PyTorch products below are used then)."""
+    if os.environ.get("TEM_ATTRACTOR_KERNEL", "1") == "0":
+        return None
+    try:
+        from torch.utils.cpp_extension import load
+
+        source = Path(__file__).with_name("attractor_cpu.cpp")
+        return load("tem_attractor_cpu", [str(source)], extra_cflags=["-O3", "-march=native", "-fopenmp"],
+                    extra_ldflags=["-fopenmp"])
+    except Exception as error:  # no compiler, no ninja, ...: the PyTorch path computes the same
+        warnings.warn(f"TEM's fused attractor kernel could not be built ({error}); using batched PyTorch products")
+        return None
+
+
+def _use_kernel(query: torch.Tensor) -> bool:
+    return query.device.type == "cpu" and cpu_kernel() is not None
 
 
 class Part(NamedTuple):
@@ -83,6 +110,26 @@ def _pair_grads(ctx, hs, dscores, intos, dpres, rows) -> tuple:
     return grad_keys if keys_need else None, grad_values if values_need else None, sources
 
 
+def _or_empty(dense, like):
+    return like.new_empty(0) if dense is None else dense.contiguous()
+
+
+def _first_row(ctx) -> int:
+    """The first stored row whose key and value gradients are needed."""
+    return 0 if ctx.needs_input_grad[6] or ctx.needs_input_grad[7] else ctx.n_fixed
+
+
+def _fused_grads(ctx, grad_keys, grad_values, first, row_dim) -> tuple:
+    """The fused kernels' gradients of rows ``first, ...`` (rows along ``row_dim``) -> the Function's
+    gradients of ``keys, values, weights, n_fixed, *sources``."""
+    offset = ctx.n_fixed - first
+    sources = (*grad_keys.unbind(row_dim)[offset:], *grad_values.unbind(row_dim)[offset:]) if ctx.n_sources else ()
+    shape = ctx.part.keys.shape
+    keys = grad_keys.reshape(shape) if ctx.needs_input_grad[6] else None
+    values = grad_values.reshape(shape) if ctx.needs_input_grad[7] else None
+    return keys, values, None, None, *sources
+
+
 class FlatAttractor(torch.autograd.Function):
     """The attractor of a fully connected memory, over the whole width: ``query (B, Q, width)``;
     ``dense (B, width, width)`` or None, read times ``dense_scale``; ``counts``: the number of
@@ -95,6 +142,13 @@ class FlatAttractor(torch.autograd.Function):
     @staticmethod
     def forward(ctx, query, module_width, kappa, counts, dense, dense_scale, keys, values, weights, n_fixed, *sources):
         S, read_memory = module_width, keys.shape[1] > 0
+        _save(ctx, query, dense, dense_scale, kappa, Part(keys, values, weights), n_fixed, len(sources) // 2)
+        ctx.fused = _use_kernel(query)
+        if ctx.fused:
+            h, *ctx.saved = cpu_kernel().flat_forward(query.contiguous(), keys, values, weights, _or_empty(dense, query),
+                                                     dense_scale, kappa, list(counts), S)
+            ctx.counts, ctx.module_width = counts, S
+            return h
         h = hippocampal_activation(query)
         ctx.hs, ctx.pres, ctx.intos = [], [], []
         for n in counts:
@@ -109,7 +163,6 @@ class FlatAttractor(torch.autograd.Function):
                 pre.baddbmm_(h, dense[..., :u], alpha=dense_scale)
             ctx.hs.append(h), ctx.pres.append(pre)
             h = hippocampal_activation(pre) if u == h.shape[-1] else torch.cat([hippocampal_activation(pre), h[..., u:]], -1)
-        _save(ctx, query, dense, dense_scale, kappa, Part(keys, values, weights), n_fixed, len(sources) // 2)
         return h
 
     @staticmethod
@@ -117,6 +170,12 @@ class FlatAttractor(torch.autograd.Function):
     def backward(ctx, grad):
         query, dense = ctx.saved_tensors
         keys, values, weights = ctx.part
+        if ctx.fused:
+            first = _first_row(ctx)
+            d_query, grad_keys, grad_values = cpu_kernel().flat_backward(
+                grad, query.contiguous(), keys, values, weights, _or_empty(dense, query), ctx.dense_scale, ctx.kappa,
+                list(ctx.counts), ctx.module_width, *ctx.saved, first)
+            return (d_query, None, None, None, None, None, *_fused_grads(ctx, grad_keys, grad_values, first, 1))
         dh = grad.clone(memory_format=torch.contiguous_format)  # d h_I, then d h_i
         dpres, dscores = [], []
         for pre in reversed(ctx.pres):
@@ -161,6 +220,14 @@ class ModularAttractor(torch.autograd.Function):
     def forward(ctx, query, from_to, kappa, counts, dense, dense_scale, keys, values, weights, n_fixed, *sources):
         Fm, (B, Q, width), M = from_to.shape[0], query.shape, keys.shape[1]
         S = width // Fm
+        ctx.fused, ctx.from_to = _use_kernel(query), from_to
+        if ctx.fused:
+            _save(ctx, query.contiguous(), dense, dense_scale, kappa, Part(keys, values, weights), n_fixed, len(sources) // 2)
+            h, *ctx.saved = cpu_kernel().modular_forward(query.contiguous(), keys.view(Fm, B, M, S), values.view(Fm, B, M, S),
+                                                        weights, from_to, _or_empty(dense, query), dense_scale, kappa,
+                                                        list(counts))
+            ctx.counts = counts
+            return h
         x = module_major(query, Fm).contiguous()  # (F, B, Q, S)
         h = hippocampal_activation(x)
         score = h.new_empty(Fm * B, Q, M)  # (F * B, Q, M): per module, kept for the modules that stopped
@@ -180,7 +247,6 @@ class ModularAttractor(torch.autograd.Function):
             h = hippocampal_activation(pre) if n == Fm else torch.cat([hippocampal_activation(pre), h[n:]])
             changed = n
         _save(ctx, x, dense, dense_scale, kappa, Part(keys, values, weights), n_fixed, len(sources) // 2)
-        ctx.from_to = from_to
         return flat(h)
 
     @staticmethod
@@ -188,6 +254,13 @@ class ModularAttractor(torch.autograd.Function):
     def backward(ctx, grad):
         x, dense = ctx.saved_tensors
         (keys, values, weights), from_to = ctx.part, ctx.from_to
+        if ctx.fused:
+            Fm, first = from_to.shape[0], _first_row(ctx)
+            B, M, S = x.shape[0], keys.shape[1], keys.shape[2]
+            d_query, grad_keys, grad_values = cpu_kernel().modular_backward(
+                grad, x, keys.view(Fm, B, M, S), values.view(Fm, B, M, S), weights, from_to, _or_empty(dense, x),
+                ctx.dense_scale, ctx.kappa, list(ctx.counts), *ctx.saved, first)
+            return (d_query, None, None, None, None, None, *_fused_grads(ctx, grad_keys, grad_values, first, 2))
         Fm, B, Q, S = x.shape
         dh = module_major(grad, Fm).clone(memory_format=torch.contiguous_format)  # d h_I, then d h_i
         dpres, dscores, pending = [], [], None

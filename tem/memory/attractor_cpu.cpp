@@ -1,0 +1,297 @@
+// Fused CPU kernels for TEM's attractor, h <- f(kappa h + h M) with M = sum_m w_m k_m^T v_m
+// (tem/memory/attractor.py has the same computation as batched PyTorch products, and documents it).
+//
+// The batched products stream every batch element's stored pairs through the cache once per
+// product, four times per iteration (forward and backward); here each batch element runs all its
+// iterations while its pairs stay in cache, and batch elements run in parallel (at::parallel_for).
+//
+// Layouts: h, query, pre (B, Q, W), W = F * S (module f = entries f*S .. f*S + S - 1).
+// Flat (fully connected) memory: keys, values (B, M, W). Modular (per-module) memory: keys,
+// values (F, B, M, S). Rows may be strided; the last dimension is contiguous. weights (B, M).
+// Saved for the backward pass, per batch element: hs, pres (B, I, Q, W), intos (B, I, Q, M) (flat)
+// or (B, I, Q, F, M) (modular); counts[i] = number of modules iteration i updates.
+#include <ATen/Parallel.h>
+#include <torch/extension.h>
+
+#include <vector>
+
+namespace {
+
+template <typename T>
+inline T activation(T x) {  // TEM's f_p: leaky ReLU (0.01) of x clamped to [-1, 1]
+  x = x < T(-1) ? T(-1) : (x > T(1) ? T(1) : x);
+  return x > T(0) ? x : T(0.01) * x;
+}
+
+template <typename T>
+inline T activation_grad(T x) {  // as autograd takes it: the clamp passes its ends
+  if (x > T(1) || x < T(-1)) return T(0);
+  return x > T(0) ? T(1) : T(0.01);
+}
+
+template <typename T>
+inline T dot(const T* a, const T* b, int64_t n) {
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; ++j) sum += a[j] * b[j];
+  return sum;
+}
+
+template <typename T>
+inline void axpy(T alpha, const T* x, T* y, int64_t n) {  // y += alpha x
+  if (alpha == T(0)) return;
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) y[j] += alpha * x[j];
+}
+
+// pre_q[:u] += scale * (h_q @ dense)[:u] ; dense (W, W) row-major
+template <typename T>
+inline void dense_read(const T* h, const T* dense, T scale, T* pre, int64_t W, int64_t u) {
+  for (int64_t r = 0; r < W; ++r) axpy(scale * h[r], dense + r * W, pre, u);
+}
+
+// dh_q += scale * dense[:, :u] @ dpre_q
+template <typename T>
+inline void dense_grad(const T* dpre, const T* dense, T scale, T* dh, int64_t W, int64_t u) {
+  for (int64_t r = 0; r < W; ++r) dh[r] += scale * dot(dpre, dense + r * W, u);
+}
+
+struct Shape {
+  int64_t B, Q, W, M, I;
+};
+
+Shape shape_of(const torch::Tensor& query, const torch::Tensor& keys, const std::vector<int64_t>& counts) {
+  TORCH_CHECK(query.is_contiguous() && keys.stride(-1) == 1, "attractor kernel: query contiguous, rows contiguous");
+  return {query.size(0), query.size(1), query.size(2), keys.size(-2), static_cast<int64_t>(counts.size())};
+}
+
+std::vector<torch::Tensor> flat_forward(torch::Tensor query, torch::Tensor keys, torch::Tensor values,
+                                        torch::Tensor weights, torch::Tensor dense, double dense_scale, double kappa,
+                                        std::vector<int64_t> counts, int64_t S) {
+  const Shape d = shape_of(query, keys, counts);
+  weights = weights.reshape({d.B, d.M}).contiguous();
+  auto out = torch::empty_like(query);
+  auto hs = torch::empty({d.B, d.I, d.Q, d.W}, query.options());
+  auto pres = torch::zeros({d.B, d.I, d.Q, d.W}, query.options());
+  auto intos = torch::zeros({d.B, d.I, d.Q, d.M}, query.options());
+  const bool has_dense = dense.numel() > 0;
+  AT_DISPATCH_FLOATING_TYPES(query.scalar_type(), "flat_forward", [&] {
+    using T = scalar_t;
+    const T *q0 = query.data_ptr<T>(), *k0 = keys.data_ptr<T>(), *v0 = values.data_ptr<T>(), *w0 = weights.data_ptr<T>();
+    const T* d0 = has_dense ? dense.data_ptr<T>() : nullptr;
+    T *out0 = out.data_ptr<T>(), *hs0 = hs.data_ptr<T>(), *pre0 = pres.data_ptr<T>(), *into0 = intos.data_ptr<T>();
+    const int64_t kb = keys.stride(0), km = keys.stride(1), vb = values.stride(0), vm = values.stride(1);
+    const T kap = static_cast<T>(kappa), scale = static_cast<T>(dense_scale);
+    at::parallel_for(0, d.B, 1, [&](int64_t begin, int64_t end) {
+      std::vector<T> h(d.Q * d.W);
+      for (int64_t b = begin; b < end; ++b) {
+        const T *K = k0 + b * kb, *V = v0 + b * vb, *w = w0 + b * d.M;
+        for (int64_t j = 0; j < d.Q * d.W; ++j) h[j] = activation(q0[b * d.Q * d.W + j]);
+        for (int64_t i = 0; i < d.I; ++i) {
+          const int64_t u = counts[i] * S, at = (b * d.I + i) * d.Q;
+          std::copy(h.begin(), h.end(), hs0 + at * d.W);
+          for (int64_t q = 0; q < d.Q; ++q) {
+            const T* hq = h.data() + q * d.W;
+            T *pre = pre0 + (at + q) * d.W, *into = into0 + (at + q) * d.M;
+            for (int64_t m = 0; m < d.M; ++m) into[m] = w[m] * dot(hq, K + m * km, d.W);
+            for (int64_t j = 0; j < u; ++j) pre[j] = kap * hq[j];
+            for (int64_t m = 0; m < d.M; ++m) axpy(into[m], V + m * vm, pre, u);
+            if (has_dense) dense_read(hq, d0 + b * d.W * d.W, scale, pre, d.W, u);
+          }
+          for (int64_t q = 0; q < d.Q; ++q)
+            for (int64_t j = 0; j < u; ++j) h[q * d.W + j] = activation(pre0[(at + q) * d.W + j]);
+        }
+        std::copy(h.begin(), h.end(), out0 + b * d.Q * d.W);
+      }
+    });
+  });
+  return {out, hs, pres, intos};
+}
+
+// Gradients of the query and of rows >= first of keys and values.
+std::vector<torch::Tensor> flat_backward(torch::Tensor grad, torch::Tensor query, torch::Tensor keys,
+                                         torch::Tensor values, torch::Tensor weights, torch::Tensor dense,
+                                         double dense_scale, double kappa, std::vector<int64_t> counts, int64_t S,
+                                         torch::Tensor hs, torch::Tensor pres, torch::Tensor intos, int64_t first) {
+  const Shape d = shape_of(query, keys, counts);
+  grad = grad.contiguous();
+  weights = weights.reshape({d.B, d.M}).contiguous();
+  const int64_t rows = d.M - first;
+  auto d_query = torch::empty_like(query);
+  auto grad_keys = torch::zeros({d.B, rows, d.W}, query.options());
+  auto grad_values = torch::zeros({d.B, rows, d.W}, query.options());
+  const bool has_dense = dense.numel() > 0;
+  AT_DISPATCH_FLOATING_TYPES(query.scalar_type(), "flat_backward", [&] {
+    using T = scalar_t;
+    const T *g0 = grad.data_ptr<T>(), *q0 = query.data_ptr<T>(), *k0 = keys.data_ptr<T>(), *v0 = values.data_ptr<T>();
+    const T *w0 = weights.data_ptr<T>(), *hs0 = hs.data_ptr<T>(), *pre0 = pres.data_ptr<T>(), *into0 = intos.data_ptr<T>();
+    const T* d0 = has_dense ? dense.data_ptr<T>() : nullptr;
+    T *dq0 = d_query.data_ptr<T>(), *gk0 = grad_keys.data_ptr<T>(), *gv0 = grad_values.data_ptr<T>();
+    const int64_t kb = keys.stride(0), km = keys.stride(1), vb = values.stride(0), vm = values.stride(1);
+    const T kap = static_cast<T>(kappa), scale = static_cast<T>(dense_scale);
+    at::parallel_for(0, d.B, 1, [&](int64_t begin, int64_t end) {
+      std::vector<T> dh(d.Q * d.W), dpre(d.W), dscore(d.M);
+      for (int64_t b = begin; b < end; ++b) {
+        const T *K = k0 + b * kb, *V = v0 + b * vb, *w = w0 + b * d.M;
+        T *gk = gk0 + b * rows * d.W, *gv = gv0 + b * rows * d.W;
+        std::copy(g0 + b * d.Q * d.W, g0 + (b + 1) * d.Q * d.W, dh.begin());
+        for (int64_t i = d.I - 1; i >= 0; --i) {
+          const int64_t u = counts[i] * S, at = (b * d.I + i) * d.Q;
+          for (int64_t q = 0; q < d.Q; ++q) {
+            T* dhq = dh.data() + q * d.W;
+            const T *pre = pre0 + (at + q) * d.W, *hq = hs0 + (at + q) * d.W, *into = into0 + (at + q) * d.M;
+            for (int64_t j = 0; j < u; ++j) {
+              dpre[j] = activation_grad(pre[j]) * dhq[j];
+              dhq[j] = kap * dpre[j];  // entries >= u passed h through unchanged
+            }
+            for (int64_t m = 0; m < d.M; ++m) dscore[m] = w[m] * dot(dpre.data(), V + m * vm, u);
+            for (int64_t m = 0; m < d.M; ++m) axpy(dscore[m], K + m * km, dhq, d.W);
+            if (has_dense) dense_grad(dpre.data(), d0 + b * d.W * d.W, scale, dhq, d.W, u);
+            for (int64_t m = first; m < d.M; ++m) {
+              axpy(dscore[m], hq, gk + (m - first) * d.W, d.W);
+              axpy(into[m], dpre.data(), gv + (m - first) * d.W, u);
+            }
+          }
+        }
+        for (int64_t j = 0; j < d.Q * d.W; ++j)
+          dq0[b * d.Q * d.W + j] = activation_grad(q0[b * d.Q * d.W + j]) * dh[j];
+      }
+    });
+  });
+  return {d_query, grad_keys, grad_values};
+}
+
+std::vector<torch::Tensor> modular_forward(torch::Tensor query, torch::Tensor keys, torch::Tensor values,
+                                           torch::Tensor weights, torch::Tensor from_to, torch::Tensor dense,
+                                           double dense_scale, double kappa, std::vector<int64_t> counts) {
+  const Shape d = shape_of(query, keys, counts);
+  const int64_t F = keys.size(0), S = keys.size(3);
+  weights = weights.reshape({d.B, d.M}).contiguous();
+  from_to = from_to.to(query.scalar_type()).contiguous();
+  auto out = torch::empty_like(query);
+  auto hs = torch::empty({d.B, d.I, d.Q, d.W}, query.options());
+  auto pres = torch::zeros({d.B, d.I, d.Q, d.W}, query.options());
+  auto intos = torch::zeros({d.B, d.I, d.Q, F, d.M}, query.options());
+  const bool has_dense = dense.numel() > 0;
+  AT_DISPATCH_FLOATING_TYPES(query.scalar_type(), "modular_forward", [&] {
+    using T = scalar_t;
+    const T *q0 = query.data_ptr<T>(), *k0 = keys.data_ptr<T>(), *v0 = values.data_ptr<T>(), *w0 = weights.data_ptr<T>();
+    const T *ft = from_to.data_ptr<T>(), *d0 = has_dense ? dense.data_ptr<T>() : nullptr;
+    T *out0 = out.data_ptr<T>(), *hs0 = hs.data_ptr<T>(), *pre0 = pres.data_ptr<T>(), *into0 = intos.data_ptr<T>();
+    const int64_t kf = keys.stride(0), kb = keys.stride(1), km = keys.stride(2);
+    const int64_t vf = values.stride(0), vb = values.stride(1), vm = values.stride(2);
+    const T kap = static_cast<T>(kappa), scale = static_cast<T>(dense_scale);
+    at::parallel_for(0, d.B, 1, [&](int64_t begin, int64_t end) {
+      std::vector<T> h(d.Q * d.W), score(d.Q * F * d.M);  // score (Q, F, M): kept for modules that stopped
+      for (int64_t b = begin; b < end; ++b) {
+        const T* w = w0 + b * d.M;
+        for (int64_t j = 0; j < d.Q * d.W; ++j) h[j] = activation(q0[b * d.Q * d.W + j]);
+        int64_t changed = F;
+        for (int64_t i = 0; i < d.I; ++i) {
+          const int64_t n = counts[i], at = (b * d.I + i) * d.Q;
+          std::copy(h.begin(), h.end(), hs0 + at * d.W);
+          for (int64_t q = 0; q < d.Q; ++q) {
+            const T* hq = h.data() + q * d.W;
+            T *sq = score.data() + q * F * d.M, *pre = pre0 + (at + q) * d.W, *into = into0 + (at + q) * F * d.M;
+            for (int64_t f = 0; f < changed; ++f)
+              for (int64_t m = 0; m < d.M; ++m) sq[f * d.M + m] = dot(hq + f * S, k0 + f * kf + b * kb + m * km, S);
+            for (int64_t g = 0; g < n; ++g) {
+              T* ig = into + g * d.M;
+              for (int64_t m = 0; m < d.M; ++m) {
+                T sum = 0;
+                for (int64_t f = 0; f < F; ++f) sum += ft[f * F + g] * sq[f * d.M + m];
+                ig[m] = w[m] * sum;
+              }
+              T* pg = pre + g * S;
+              for (int64_t s = 0; s < S; ++s) pg[s] = kap * hq[g * S + s];
+              for (int64_t m = 0; m < d.M; ++m) axpy(ig[m], v0 + g * vf + b * vb + m * vm, pg, S);
+            }
+            if (has_dense) dense_read(hq, d0 + b * d.W * d.W, scale, pre, d.W, n * S);
+          }
+          for (int64_t q = 0; q < d.Q; ++q)
+            for (int64_t j = 0; j < n * S; ++j) h[q * d.W + j] = activation(pre0[(at + q) * d.W + j]);
+          changed = n;
+        }
+        std::copy(h.begin(), h.end(), out0 + b * d.Q * d.W);
+      }
+    });
+  });
+  return {out, hs, pres, intos};
+}
+
+// Gradients of the query and of rows >= first of keys and values (as (F, B, M - first, S)).
+std::vector<torch::Tensor> modular_backward(torch::Tensor grad, torch::Tensor query, torch::Tensor keys,
+                                            torch::Tensor values, torch::Tensor weights, torch::Tensor from_to,
+                                            torch::Tensor dense, double dense_scale, double kappa,
+                                            std::vector<int64_t> counts, torch::Tensor hs, torch::Tensor pres,
+                                            torch::Tensor intos, int64_t first) {
+  const Shape d = shape_of(query, keys, counts);
+  const int64_t F = keys.size(0), S = keys.size(3), rows = d.M - first;
+  grad = grad.contiguous();
+  weights = weights.reshape({d.B, d.M}).contiguous();
+  from_to = from_to.to(query.scalar_type()).contiguous();
+  auto d_query = torch::empty_like(query);
+  auto grad_keys = torch::zeros({F, d.B, rows, S}, query.options());
+  auto grad_values = torch::zeros({F, d.B, rows, S}, query.options());
+  const bool has_dense = dense.numel() > 0;
+  AT_DISPATCH_FLOATING_TYPES(query.scalar_type(), "modular_backward", [&] {
+    using T = scalar_t;
+    const T *g0 = grad.data_ptr<T>(), *q0 = query.data_ptr<T>(), *k0 = keys.data_ptr<T>(), *v0 = values.data_ptr<T>();
+    const T *w0 = weights.data_ptr<T>(), *ft = from_to.data_ptr<T>(), *hs0 = hs.data_ptr<T>();
+    const T *pre0 = pres.data_ptr<T>(), *into0 = intos.data_ptr<T>(), *d0 = has_dense ? dense.data_ptr<T>() : nullptr;
+    T *dq0 = d_query.data_ptr<T>(), *gk0 = grad_keys.data_ptr<T>(), *gv0 = grad_values.data_ptr<T>();
+    const int64_t kf = keys.stride(0), kb = keys.stride(1), km = keys.stride(2);
+    const int64_t vf = values.stride(0), vb = values.stride(1), vm = values.stride(2);
+    const T kap = static_cast<T>(kappa), scale = static_cast<T>(dense_scale);
+    at::parallel_for(0, d.B, 1, [&](int64_t begin, int64_t end) {
+      std::vector<T> dh(d.Q * d.W), dpre(d.W), dinto(F * d.M), pending(d.Q * F * d.M);
+      for (int64_t b = begin; b < end; ++b) {
+        const T* w = w0 + b * d.M;
+        std::copy(g0 + b * d.Q * d.W, g0 + (b + 1) * d.Q * d.W, dh.begin());
+        std::fill(pending.begin(), pending.end(), T(0));
+        for (int64_t i = d.I - 1; i >= 0; --i) {
+          const int64_t n = counts[i], changed = i == 0 ? F : counts[i - 1], at = (b * d.I + i) * d.Q;
+          for (int64_t q = 0; q < d.Q; ++q) {
+            T *dhq = dh.data() + q * d.W, *pq = pending.data() + q * F * d.M;
+            const T *pre = pre0 + (at + q) * d.W, *hq = hs0 + (at + q) * d.W, *into = into0 + (at + q) * F * d.M;
+            for (int64_t j = 0; j < n * S; ++j) {
+              dpre[j] = activation_grad(pre[j]) * dhq[j];
+              dhq[j] = kap * dpre[j];  // modules >= n passed h through unchanged
+            }
+            for (int64_t g = 0; g < n; ++g)
+              for (int64_t m = 0; m < d.M; ++m) dinto[g * d.M + m] = w[m] * dot(dpre.data() + g * S, v0 + g * vf + b * vb + m * vm, S);
+            // score gradients; a module's score computed in an earlier iteration collects them until then
+            for (int64_t f = 0; f < F; ++f)
+              for (int64_t m = 0; m < d.M; ++m) {
+                T total = pq[f * d.M + m];
+                for (int64_t g = 0; g < n; ++g) total += ft[f * F + g] * dinto[g * d.M + m];
+                if (f >= changed) {
+                  pq[f * d.M + m] = total;
+                  continue;
+                }
+                pq[f * d.M + m] = 0;
+                axpy(total, k0 + f * kf + b * kb + m * km, dhq + f * S, S);
+                if (m >= first) axpy(total, hq + f * S, gk0 + ((f * d.B + b) * rows + m - first) * S, S);
+              }
+            if (has_dense) dense_grad(dpre.data(), d0 + b * d.W * d.W, scale, dhq, d.W, n * S);
+            for (int64_t g = 0; g < n; ++g)
+              for (int64_t m = first; m < d.M; ++m)
+                axpy(into[g * d.M + m], dpre.data() + g * S, gv0 + ((g * d.B + b) * rows + m - first) * S, S);
+          }
+        }
+        for (int64_t j = 0; j < d.Q * d.W; ++j)
+          dq0[b * d.Q * d.W + j] = activation_grad(q0[b * d.Q * d.W + j]) * dh[j];
+      }
+    });
+  });
+  return {d_query, grad_keys, grad_values};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("flat_forward", &flat_forward);
+  m.def("flat_backward", &flat_backward);
+  m.def("modular_forward", &modular_forward);
+  m.def("modular_backward", &modular_backward);
+}
