@@ -37,6 +37,30 @@ inline T dot(const T* a, const T* b, int64_t n) {
   return sum;
 }
 
+// out[m] = scale[m] * dot(x, rows + m * stride, n) for m < M; four rows at a time, so that the
+// vector FMAs of four sums need not wait on each other and x is loaded once for four rows.
+template <typename T>
+inline void dots(const T* x, const T* rows, int64_t stride, int64_t M, int64_t n, const T* scale, T* out) {
+  int64_t m = 0;
+  for (; m + 4 <= M; m += 4) {
+    const T *r0 = rows + m * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
+    T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+    for (int64_t j = 0; j < n; ++j) {
+      const T v = x[j];
+      s0 += v * r0[j];
+      s1 += v * r1[j];
+      s2 += v * r2[j];
+      s3 += v * r3[j];
+    }
+    out[m] = s0 * (scale ? scale[m] : T(1));
+    out[m + 1] = s1 * (scale ? scale[m + 1] : T(1));
+    out[m + 2] = s2 * (scale ? scale[m + 2] : T(1));
+    out[m + 3] = s3 * (scale ? scale[m + 3] : T(1));
+  }
+  for (; m < M; ++m) out[m] = dot(x, rows + m * stride, n) * (scale ? scale[m] : T(1));
+}
+
 template <typename T>
 inline void axpy(T alpha, const T* x, T* y, int64_t n) {  // y += alpha x
   if (alpha == T(0)) return;
@@ -93,7 +117,7 @@ std::vector<torch::Tensor> flat_forward(torch::Tensor query, torch::Tensor keys,
           for (int64_t q = 0; q < d.Q; ++q) {
             const T* hq = h.data() + q * d.W;
             T *pre = pre0 + (at + q) * d.W, *into = into0 + (at + q) * d.M;
-            for (int64_t m = 0; m < d.M; ++m) into[m] = w[m] * dot(hq, K + m * km, d.W);
+            dots(hq, K, km, d.M, d.W, w, into);
             for (int64_t j = 0; j < u; ++j) pre[j] = kap * hq[j];
             for (int64_t m = 0; m < d.M; ++m) axpy(into[m], V + m * vm, pre, u);
             if (has_dense) dense_read(hq, d0 + b * d.W * d.W, scale, pre, d.W, u);
@@ -144,7 +168,7 @@ std::vector<torch::Tensor> flat_backward(torch::Tensor grad, torch::Tensor query
               dpre[j] = activation_grad(pre[j]) * dhq[j];
               dhq[j] = kap * dpre[j];  // entries >= u passed h through unchanged
             }
-            for (int64_t m = 0; m < d.M; ++m) dscore[m] = w[m] * dot(dpre.data(), V + m * vm, u);
+            dots(dpre.data(), V, vm, d.M, u, w, dscore.data());
             for (int64_t m = 0; m < d.M; ++m) axpy(dscore[m], K + m * km, dhq, d.W);
             if (has_dense) dense_grad(dpre.data(), d0 + b * d.W * d.W, scale, dhq, d.W, u);
             for (int64_t m = first; m < d.M; ++m) {
@@ -190,24 +214,24 @@ std::vector<torch::Tensor> modular_forward(torch::Tensor query, torch::Tensor ke
         for (int64_t i = 0; i < d.I; ++i) {
           const int64_t n = counts[i], at = (b * d.I + i) * d.Q;
           std::copy(h.begin(), h.end(), hs0 + at * d.W);
-          for (int64_t q = 0; q < d.Q; ++q) {
-            const T* hq = h.data() + q * d.W;
-            T *sq = score.data() + q * F * d.M, *pre = pre0 + (at + q) * d.W, *into = into0 + (at + q) * F * d.M;
-            for (int64_t f = 0; f < changed; ++f)
-              for (int64_t m = 0; m < d.M; ++m) sq[f * d.M + m] = dot(hq + f * S, k0 + f * kf + b * kb + m * km, S);
-            for (int64_t g = 0; g < n; ++g) {
-              T* ig = into + g * d.M;
-              for (int64_t m = 0; m < d.M; ++m) {
-                T sum = 0;
-                for (int64_t f = 0; f < F; ++f) sum += ft[f * F + g] * sq[f * d.M + m];
-                ig[m] = w[m] * sum;
-              }
-              T* pg = pre + g * S;
+          // module by module, every query in turn: a module's stored rows (M x S) stay in L1
+          for (int64_t f = 0; f < changed; ++f)
+            for (int64_t q = 0; q < d.Q; ++q)
+              dots(h.data() + q * d.W + f * S, k0 + f * kf + b * kb, km, d.M, S, (const T*)nullptr,
+                   score.data() + (q * F + f) * d.M);
+          for (int64_t g = 0; g < n; ++g)
+            for (int64_t q = 0; q < d.Q; ++q) {
+              const T *hq = h.data() + q * d.W, *sq = score.data() + q * F * d.M;
+              T* ig = into0 + ((at + q) * F + g) * d.M;  // into_g = w * sum_f from_to[f, g] score_f (zero-filled)
+              for (int64_t f = 0; f < F; ++f) axpy(ft[f * F + g], sq + f * d.M, ig, d.M);
+              for (int64_t m = 0; m < d.M; ++m) ig[m] *= w[m];
+              T* pg = pre0 + (at + q) * d.W + g * S;
               for (int64_t s = 0; s < S; ++s) pg[s] = kap * hq[g * S + s];
               for (int64_t m = 0; m < d.M; ++m) axpy(ig[m], v0 + g * vf + b * vb + m * vm, pg, S);
             }
-            if (has_dense) dense_read(hq, d0 + b * d.W * d.W, scale, pre, d.W, n * S);
-          }
+          if (has_dense)
+            for (int64_t q = 0; q < d.Q; ++q)
+              dense_read(h.data() + q * d.W, d0 + b * d.W * d.W, scale, pre0 + (at + q) * d.W, d.W, n * S);
           for (int64_t q = 0; q < d.Q; ++q)
             for (int64_t j = 0; j < n * S; ++j) h[q * d.W + j] = activation(pre0[(at + q) * d.W + j]);
           changed = n;
@@ -258,21 +282,18 @@ std::vector<torch::Tensor> modular_backward(torch::Tensor grad, torch::Tensor qu
               dpre[j] = activation_grad(pre[j]) * dhq[j];
               dhq[j] = kap * dpre[j];  // modules >= n passed h through unchanged
             }
-            for (int64_t g = 0; g < n; ++g)
-              for (int64_t m = 0; m < d.M; ++m) dinto[g * d.M + m] = w[m] * dot(dpre.data() + g * S, v0 + g * vf + b * vb + m * vm, S);
+            for (int64_t g = 0; g < n; ++g) dots(dpre.data() + g * S, v0 + g * vf + b * vb, vm, d.M, S, w, dinto.data() + g * d.M);
             // score gradients; a module's score computed in an earlier iteration collects them until then
-            for (int64_t f = 0; f < F; ++f)
+            for (int64_t f = 0; f < F; ++f) {
+              T* total = pq + f * d.M;  // d score_f = sum_g from_to[f, g] d into_g, plus what later iterations left
+              for (int64_t g = 0; g < n; ++g) axpy(ft[f * F + g], dinto.data() + g * d.M, total, d.M);
+              if (f >= changed) continue;
               for (int64_t m = 0; m < d.M; ++m) {
-                T total = pq[f * d.M + m];
-                for (int64_t g = 0; g < n; ++g) total += ft[f * F + g] * dinto[g * d.M + m];
-                if (f >= changed) {
-                  pq[f * d.M + m] = total;
-                  continue;
-                }
-                pq[f * d.M + m] = 0;
-                axpy(total, k0 + f * kf + b * kb + m * km, dhq + f * S, S);
-                if (m >= first) axpy(total, hq + f * S, gk0 + ((f * d.B + b) * rows + m - first) * S, S);
+                axpy(total[m], k0 + f * kf + b * kb + m * km, dhq + f * S, S);
+                if (m >= first) axpy(total[m], hq + f * S, gk0 + ((f * d.B + b) * rows + m - first) * S, S);
               }
+              std::fill(total, total + d.M, T(0));
+            }
             if (has_dense) dense_grad(dpre.data(), d0 + b * d.W * d.W, scale, dhq, d.W, n * S);
             for (int64_t g = 0; g < n; ++g)
               for (int64_t m = first; m < d.M; ++m)
