@@ -40,7 +40,8 @@ def test_two_ranks_train_in_sync_on_their_own_walks_and_resume(tmp_path):
 
 def test_resuming_with_another_number_of_processes_is_refused(tmp_path):
     out = tmp_path / "ddp"
-    assert torchrun(*TINY, "--steps", "2", "--out", str(out)).returncode == 0
+    result = torchrun(*TINY, "--steps", "2", "--out", str(out))
+    assert result.returncode == 0, why(result)
     result = subprocess.run([sys.executable, "train.py", "--resume", str(out)], cwd=ROOT, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2 and "processes" in result.stderr

@@ -16,11 +16,16 @@ Gradients reach the query and the stored pairs' keys and values, in either of tw
 ``n_fixed, n_fixed + 1, ...`` of ``keys, values`` were copied from (TEM writes each step's pair into
 a preallocated buffer, so the buffer is never part of the autograd graph and a step's read needs no
 copy of the memory). A source row is ``(B, width)`` (flat) or ``(F, B, S)`` (hierarchical).
+
+On CPUs both attractors run the fused kernels of ``attractor_cpu.cpp`` (:func:`cpu_kernel`), which
+compute the same as the batched products here but run each batch element's iterations with its
+pairs in cache; the batched products serve GPUs, and CPUs where the kernels cannot be built.
 """
 from __future__ import annotations
 
 import functools
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -38,8 +43,11 @@ def cpu_kernel():
     if os.environ.get("TEM_ATTRACTOR_KERNEL", "1") == "0":
         return None
     try:
-        from torch.utils.cpp_extension import load
+        from torch.utils.cpp_extension import get_default_build_root, load
 
+        root = Path(os.environ.get("TORCH_EXTENSIONS_DIR", get_default_build_root()))
+        if not any(root.glob("*/tem_attractor_cpu/*.so")):
+            print("building TEM's fused attractor kernel (once: it is cached for later runs)...", file=sys.stderr)
         source = Path(__file__).with_name("attractor_cpu.cpp")
         return load("tem_attractor_cpu", [str(source)], extra_cflags=["-O3", "-march=native", "-fopenmp"],
                     extra_ldflags=["-fopenmp"])
@@ -102,7 +110,7 @@ def _pair_grads(ctx, hs, dscores, intos, dpres, rows) -> tuple:
     keys_need, values_need = ctx.needs_input_grad[6], ctx.needs_input_grad[7]
     if dscores is None or not (keys_need or values_need or ctx.n_sources):
         return None, None, (None,) * (2 * ctx.n_sources)
-    first = 0 if keys_need or values_need else ctx.n_fixed
+    first = _first_row(ctx)
     grad_keys = torch.bmm(dscores[..., first:].transpose(1, 2), hs)  # (G, M - first, X)
     grad_values = torch.bmm(intos[..., first:].transpose(1, 2), dpres)
     offset = ctx.n_fixed - first
