@@ -46,7 +46,7 @@ def cpu_kernel():
         from torch.utils.cpp_extension import get_default_build_root, load
 
         root = Path(os.environ.get("TORCH_EXTENSIONS_DIR", get_default_build_root()))
-        if not any(root.glob("*/tem_attractor_cpu/*.so")):
+        if not any(root.glob("**/tem_attractor_cpu/*.so")):
             print("building TEM's fused attractor kernel (once: it is cached for later runs)...", file=sys.stderr)
         source = Path(__file__).with_name("attractor_cpu.cpp")
         return load("tem_attractor_cpu", [str(source)], extra_cflags=["-O3", "-march=native", "-fopenmp"],
