@@ -8,7 +8,8 @@
 // Layouts: h, query, pre (B, Q, W), W = F * S (module f = entries f*S .. f*S + S - 1).
 // Flat (fully connected) memory: keys, values (B, M, W). Modular (per-module) memory: keys,
 // values (F, B, M, S). Rows may be strided; the last dimension is contiguous. weights (B, M).
-// Saved for the backward pass, per batch element: hs, pres (B, I, Q, W), intos (B, I, Q, M) (flat)
+// Saved for the backward pass, per batch element: hs, pres (B, I, Q, W; of pres, iteration i
+// writes and reads the first counts[i] * S entries), intos (B, I, Q, M) (flat)
 // or (B, I, Q, F, M) (modular); counts[i] = number of modules iteration i updates.
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
@@ -96,8 +97,8 @@ std::vector<torch::Tensor> flat_forward(torch::Tensor query, torch::Tensor keys,
   weights = weights.reshape({d.B, d.M}).contiguous();
   auto out = torch::empty_like(query);
   auto hs = torch::empty({d.B, d.I, d.Q, d.W}, query.options());
-  auto pres = torch::zeros({d.B, d.I, d.Q, d.W}, query.options());
-  auto intos = torch::zeros({d.B, d.I, d.Q, d.M}, query.options());
+  auto pres = torch::empty({d.B, d.I, d.Q, d.W}, query.options());
+  auto intos = torch::empty({d.B, d.I, d.Q, d.M}, query.options());
   const bool has_dense = dense.numel() > 0;
   AT_DISPATCH_FLOATING_TYPES(query.scalar_type(), "flat_forward", [&] {
     using T = scalar_t;
@@ -194,7 +195,7 @@ std::vector<torch::Tensor> modular_forward(torch::Tensor query, torch::Tensor ke
   from_to = from_to.to(query.scalar_type()).contiguous();
   auto out = torch::empty_like(query);
   auto hs = torch::empty({d.B, d.I, d.Q, d.W}, query.options());
-  auto pres = torch::zeros({d.B, d.I, d.Q, d.W}, query.options());
+  auto pres = torch::empty({d.B, d.I, d.Q, d.W}, query.options());
   auto intos = torch::zeros({d.B, d.I, d.Q, F, d.M}, query.options());
   const bool has_dense = dense.numel() > 0;
   AT_DISPATCH_FLOATING_TYPES(query.scalar_type(), "modular_forward", [&] {
