@@ -190,3 +190,25 @@ def test_reset_cap_and_bad_input():
         make_memory("hebbian", 8, 8)
     with pytest.raises(NotImplementedError):
         memory(keys, keys, keys, state)
+
+
+def test_without_a_compiler_the_kernel_falls_back_with_a_warning(monkeypatch):
+    import torch.utils.cpp_extension
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch.utils.cpp_extension, "load", no_compiler)
+    attractor.cpu_kernel.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="no C\\+\\+ compiler"):
+            assert attractor.cpu_kernel() is None
+        memory = HebbianMemory(SIZES, hierarchical=False)
+        keys, values = random_p(memory, 2, 5, seed=1), random_p(memory, 2, 5, seed=2)
+        weights = torch.rand(2, 5)
+        h = random_p(memory, 2, 1, seed=3)
+        M = torch.einsum("bm,bmi,bmj->bij", weights, keys, values)
+        torch.testing.assert_close(memory.attractor(h, memory.part(keys, values, weights), 0.8, (2, 2, 2)),
+                                   dense_attractor(memory, h, M, 0.8, (2, 2, 2)))
+    finally:
+        attractor.cpu_kernel.cache_clear()
