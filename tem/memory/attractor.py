@@ -24,7 +24,9 @@ pairs in cache; the batched products serve GPUs, and CPUs where the kernels cann
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
+import platform
 import sys
 import warnings
 from pathlib import Path
@@ -45,15 +47,26 @@ def cpu_kernel():
     try:
         from torch.utils.cpp_extension import get_default_build_root, load
 
+        name = f"tem_attractor_cpu_{_cpu_tag()}"  # built for this CPU (-march=native): one build per kind of CPU
         root = Path(os.environ.get("TORCH_EXTENSIONS_DIR", get_default_build_root()))
-        if not any(root.glob("**/tem_attractor_cpu/*.so")):
+        if not any(root.glob(f"**/{name}/*.so")):
             print("building TEM's fused attractor kernel (once: it is cached for later runs)...", file=sys.stderr)
         source = Path(__file__).with_name("attractor_cpu.cpp")
-        return load("tem_attractor_cpu", [str(source)], extra_cflags=["-O3", "-march=native", "-fopenmp"],
-                    extra_ldflags=["-fopenmp"])
+        return load(name, [str(source)], extra_cflags=["-O3", "-march=native", "-fopenmp"], extra_ldflags=["-fopenmp"])
     except Exception as error:  # no compiler, no ninja, ...: the PyTorch path computes the same
         warnings.warn(f"TEM's fused attractor kernel could not be built ({error}); using batched PyTorch products")
         return None
+
+
+def _cpu_tag() -> str:
+    """A short tag of this CPU's instruction sets, so that a build cache shared by machines with
+    other CPUs (a cluster's home directory) never hands one of them code it cannot run."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), platform.machine())
+    except OSError:
+        flags = platform.machine() + platform.processor()
+    return hashlib.sha1(flags.encode()).hexdigest()[:8]
 
 
 def _use_kernel(query: torch.Tensor) -> bool:
