@@ -280,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return train(run)
     finally:
-        shutdown(run.dist)
+        info = run.dist
+        del run  # DistributedDataParallel holds the process group: release it so that shutdown destroys it
+        shutdown(info)
 
 
 if __name__ == "__main__":

@@ -55,7 +55,9 @@ def measure(args) -> dict:
               "threads": torch.get_num_threads(), "processes": processes, "model": args.model, "memory": args.memory,
               "batch": args.batch, "window": args.window, "walk_length": args.walk_length, "world": args.world,
               "steps_timed": len(times), "torch": torch.__version__}
-    shutdown(run.dist)
+    info = run.dist
+    del run  # its DistributedDataParallel model holds the process group (see tem.distributed.shutdown)
+    shutdown(info)
     return result
 
 

@@ -6,6 +6,7 @@ and rank 0 logs, evaluates and writes the checkpoint. A plain ``python train.py`
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -61,7 +62,11 @@ def max_weight_difference(model: torch.nn.Module) -> float:
 
 
 def shutdown(info: Distributed) -> None:
-    """Leave the process group together: no rank closes its connections while another still uses them."""
+    """Leave the process group together: no rank closes its connections while another still uses them.
+
+    Drop every other reference to the group first (a DistributedDataParallel model holds one): a group
+    still alive when the interpreter exits is torn down then, and gloo can abort the process."""
     if info.enabled and dist.is_initialized():
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()
