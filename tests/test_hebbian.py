@@ -9,16 +9,6 @@ from tem.memory.base import map_state
 SIZES = (6, 4, 3)  # cells per module; padded layout: 3 modules x 6
 
 
-@pytest.fixture(params=["fused", "pytorch"])
-def implementation(request, monkeypatch):
-    """Run a test with the fused CPU kernel (where it builds) and with the batched PyTorch products."""
-    if request.param == "fused" and attractor.cpu_kernel() is None:
-        pytest.skip("the fused attractor kernel did not build here")
-    if request.param == "pytorch":
-        monkeypatch.setattr(attractor, "_use_kernel", lambda query: False)
-    return request.param
-
-
 def random_p(memory, *shape, seed=0):
     """Random hippocampal vectors in the padded layout (zeros in the padding)."""
     g = torch.Generator().manual_seed(seed)

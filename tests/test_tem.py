@@ -17,7 +17,7 @@ from tem.memory.hebbian import WindowMemory
 from tem.run import build_model
 from tem.tem import LOSS_NAMES, TEM, TEMConfig
 from tem.tem_modules import Transition
-from tests.test_hebbian import dense_attractor, implementation  # noqa: F401 (a fixture)
+from tests.test_hebbian import dense_attractor
 from tests.tiny import train_tiny
 
 ROOT = Path(__file__).resolve().parents[1]

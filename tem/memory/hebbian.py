@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-from tem.memory.attractor import FlatAttractor, ModularAttractor, Part, hippocampal_activation
+from tem.memory.attractor import FlatAttractor, ModularAttractor, Part
 from tem.memory.base import Memory, MemoryOutput, MemoryState
 
 FORGOTTEN = 1e-12
