@@ -115,40 +115,40 @@ def _save(ctx, query, dense, dense_scale, kappa, part, n_fixed, n_sources):
     ctx.part, ctx.kappa, ctx.dense_scale, ctx.n_fixed, ctx.n_sources = part, kappa, dense_scale, n_fixed, n_sources
 
 
-def _pair_grads(ctx, hs, dscores, intos, dpres, rows) -> tuple:
-    """Gradients of ``keys, values`` (when they require grad) and of the sources: keys ``sum_i
-    dscore_i^T h_i``, values ``sum_i into_i^T dpre_i``, one batched product each over the iterations
-    stacked along Q (``hs, dpres (G, I * Q, X)``, ``dscores, intos (G, I * Q, M)``) and only for the
-    rows that need them. ``rows(grad)``: the rows of a ``(G, m, X)`` gradient in the sources' shape."""
-    keys_need, values_need = ctx.needs_input_grad[6], ctx.needs_input_grad[7]
-    if dscores is None or not (keys_need or values_need or ctx.n_sources):
-        return None, None, (None,) * (2 * ctx.n_sources)
-    first = _first_row(ctx)
-    grad_keys = torch.bmm(dscores[..., first:].transpose(1, 2), hs)  # (G, M - first, X)
-    grad_values = torch.bmm(intos[..., first:].transpose(1, 2), dpres)
-    offset = ctx.n_fixed - first
-    sources = (*rows(grad_keys)[offset:], *rows(grad_values)[offset:]) if ctx.n_sources else ()
-    return grad_keys if keys_need else None, grad_values if values_need else None, sources
-
-
-def _or_empty(dense, like):
-    return like.new_empty(0) if dense is None else dense.contiguous()
-
-
 def _first_row(ctx) -> int:
     """The first stored row whose key and value gradients are needed."""
     return 0 if ctx.needs_input_grad[6] or ctx.needs_input_grad[7] else ctx.n_fixed
 
 
-def _fused_grads(ctx, grad_keys, grad_values, first, row_dim) -> tuple:
-    """The fused kernels' gradients of rows ``first, ...`` (rows along ``row_dim``) -> the Function's
-    gradients of ``keys, values, weights, n_fixed, *sources``."""
+def _stored_grads(ctx, grad_keys, grad_values, first, rows) -> tuple:
+    """Gradients of rows ``first, ...`` of the keys and values (``None`` when none are needed) -> the
+    Function's gradients of ``keys, values, weights, n_fixed, *sources``. ``rows(grad)``: a gradient's
+    rows in the sources' shape."""
+    if grad_keys is None:
+        return None, None, None, None, *(None,) * (2 * ctx.n_sources)
     offset = ctx.n_fixed - first
-    sources = (*grad_keys.unbind(row_dim)[offset:], *grad_values.unbind(row_dim)[offset:]) if ctx.n_sources else ()
+    sources = (*rows(grad_keys)[offset:], *rows(grad_values)[offset:]) if ctx.n_sources else ()
     shape = ctx.part.keys.shape
     keys = grad_keys.reshape(shape) if ctx.needs_input_grad[6] else None
     values = grad_values.reshape(shape) if ctx.needs_input_grad[7] else None
     return keys, values, None, None, *sources
+
+
+def _pair_grads(ctx, hs, dscores, intos, dpres, rows) -> tuple:
+    """The batched products' gradients of the keys and values (:func:`_stored_grads`): keys ``sum_i
+    dscore_i^T h_i``, values ``sum_i into_i^T dpre_i``, one batched product each over the iterations
+    stacked along Q (``hs, dpres (G, I * Q, X)``, ``dscores, intos (G, I * Q, M)``) and only for the
+    rows that need them."""
+    first = _first_row(ctx)
+    if dscores is None or not (ctx.needs_input_grad[6] or ctx.needs_input_grad[7] or ctx.n_sources):
+        return _stored_grads(ctx, None, None, first, rows)
+    grad_keys = torch.bmm(dscores[..., first:].transpose(1, 2), hs)  # (G, M - first, X)
+    grad_values = torch.bmm(intos[..., first:].transpose(1, 2), dpres)
+    return _stored_grads(ctx, grad_keys, grad_values, first, rows)
+
+
+def _or_empty(dense, like):
+    return like.new_empty(0) if dense is None else dense.contiguous()
 
 
 class FlatAttractor(torch.autograd.Function):
@@ -196,7 +196,8 @@ class FlatAttractor(torch.autograd.Function):
             d_query, grad_keys, grad_values = cpu_kernel().flat_backward(
                 grad, query.contiguous(), keys, values, weights, _or_empty(dense, query), ctx.dense_scale, ctx.kappa,
                 list(ctx.counts), ctx.module_width, *ctx.saved, first)
-            return (d_query, None, None, None, None, None, *_fused_grads(ctx, grad_keys, grad_values, first, 1))
+            return (d_query, None, None, None, None, None,
+                    *_stored_grads(ctx, grad_keys, grad_values, first, lambda g: g.unbind(1)))
         dh = grad.clone(memory_format=torch.contiguous_format)  # d h_I, then d h_i
         dpres, dscores = [], []
         for pre in reversed(ctx.pres):
@@ -211,9 +212,8 @@ class FlatAttractor(torch.autograd.Function):
             dpres.append(dpre if u == query.shape[-1] else F.pad(dpre, (0, query.shape[-1] - u)))
         d_query = activation_backward(dh, query) if ctx.needs_input_grad[0] else None
         stacked = (torch.cat(dscores[::-1], 1), torch.cat(ctx.intos, 1)) if ctx.intos else (None, None)
-        grad_keys, grad_values, sources = _pair_grads(ctx, torch.cat(ctx.hs, 1), stacked[0], stacked[1],
-                                                      torch.cat(dpres[::-1], 1), lambda g: g.unbind(1))
-        return (d_query, None, None, None, None, None, grad_keys, grad_values, None, None, *sources)
+        return (d_query, None, None, None, None, None, *_pair_grads(ctx, torch.cat(ctx.hs, 1), *stacked,
+                                                                   torch.cat(dpres[::-1], 1), lambda g: g.unbind(1)))
 
 
 def _stack_modules(xs: list[torch.Tensor], n_modules: int) -> torch.Tensor:
@@ -281,7 +281,8 @@ class ModularAttractor(torch.autograd.Function):
             d_query, grad_keys, grad_values = cpu_kernel().modular_backward(
                 grad, x, keys.view(Fm, B, M, S), values.view(Fm, B, M, S), weights, from_to, _or_empty(dense, x),
                 ctx.dense_scale, ctx.kappa, list(ctx.counts), *ctx.saved, first)
-            return (d_query, None, None, None, None, None, *_fused_grads(ctx, grad_keys, grad_values, first, 2))
+            return (d_query, None, None, None, None, None,
+                    *_stored_grads(ctx, grad_keys, grad_values, first, lambda g: g.unbind(2)))
         Fm, B, Q, S = x.shape
         dh = module_major(grad, Fm).clone(memory_format=torch.contiguous_format)  # d h_I, then d h_i
         dpres, dscores, pending = [], [], None
@@ -313,5 +314,5 @@ class ModularAttractor(torch.autograd.Function):
             return grad.view(Fm, B, -1, S).unbind(2)
 
         hs = torch.stack(ctx.hs, 2).view(Fm * B, -1, S)  # (F * B, I * Q, S)
-        grad_keys, grad_values, sources = _pair_grads(ctx, hs, stacked[0], stacked[1], _stack_modules(dpres[::-1], Fm), rows)
-        return (d_query, None, None, None, None, None, grad_keys, grad_values, None, None, *sources)
+        return (d_query, None, None, None, None, None,
+                *_pair_grads(ctx, hs, *stacked, _stack_modules(dpres[::-1], Fm), rows))

@@ -183,8 +183,8 @@ class HebbianMemory(Memory):
         return M.clamp(-1, 1) if clamp else M
 
     def forward(self, query, key, value, state, return_activity=False) -> MemoryOutput:
-        raise NotImplementedError("HebbianMemory is read step by step by TEM (tem.tem.TEM): use attractor "
-                                  "/ append; it has no one-shot window read for TEM-t")
+        raise NotImplementedError("HebbianMemory is read step by step by TEM (tem.tem.TEM): use window "
+                                  "(read / write), or attractor / append; it has no one-shot window read for TEM-t")
 
 
 class WindowMemory:
