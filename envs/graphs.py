@@ -10,8 +10,7 @@ from envs.world import World
 
 
 def from_networkx(graph: nx.Graph, *, actions: Sequence | None = None,
-                  inverse_actions: Mapping | None = None, name: str = "graph",
-                  family: str = "graph") -> World:
+                  inverse_actions: Mapping | None = None, name: str = "graph") -> World:
     """Build a :class:`World` from ``graph``.
 
     Args:
@@ -56,7 +55,7 @@ def from_networkx(graph: nx.Graph, *, actions: Sequence | None = None,
     for a, b in inverse_actions.items():
         inverse[_action_index(a, action_id, len(actions))] = _action_index(b, action_id, len(actions))
     return World(name=name, transitions=transitions, positions=_positions(graph, nodes),
-                 action_names=tuple(str(a) for a in actions), inverse_actions=inverse, family=family)
+                 action_names=tuple(str(a) for a in actions), inverse_actions=inverse)
 
 
 def _action_index(label, action_id: dict, n_actions: int) -> int:
@@ -84,7 +83,7 @@ def line(n: int) -> World:
     for i in range(n - 1):
         graph.add_edge(i, i + 1, action="right")
         graph.add_edge(i + 1, i, action="left")
-    return from_networkx(graph, actions=["left", "right"], name=f"line {n}", family="line")
+    return from_networkx(graph, actions=["left", "right"], name=f"line {n}")
 
 
 def ring(n: int) -> World:
@@ -96,7 +95,7 @@ def ring(n: int) -> World:
     for i in range(n):
         graph.add_edge(i, (i + 1) % n, action="ccw")
         graph.add_edge((i + 1) % n, i, action="cw")
-    return from_networkx(graph, actions=["ccw", "cw"], name=f"ring {n}", family="ring")
+    return from_networkx(graph, actions=["ccw", "cw"], name=f"ring {n}")
 
 
 FAMILY_TREE_ACTIONS = ("parent", "first_child", "second_child", "sibling")
@@ -121,8 +120,7 @@ def family_tree(depth: int) -> World:
         graph.add_edge(v, parent, action="parent")
         graph.add_edge(parent, v, action="first_child" if v % 2 else "second_child")
         graph.add_edge(v, v + 1 if v % 2 else v - 1, action="sibling")
-    return from_networkx(graph, actions=list(FAMILY_TREE_ACTIONS), name=f"family tree {depth}",
-                         family="family_tree")
+    return from_networkx(graph, actions=list(FAMILY_TREE_ACTIONS), name=f"family tree {depth}")
 
 
 def _check_size(name: str, value: int, minimum: int) -> None:

@@ -50,7 +50,7 @@ def square_grid(width: int, height: int | None = None, *, periodic: bool = False
     kind = "periodic square" if periodic else "square"
     return World(name=f"{kind} {width}x{height}", transitions=transitions,
                  positions=np.stack([x, y], axis=1), action_names=names,
-                 inverse_actions=np.array(inverses), family="square+stay" if stay_action else "square")
+                 inverse_actions=np.array(inverses), lattice="square", periodic=periodic)
 
 
 def hex_grid(width: int, height: int | None = None, *, periodic: bool = False,
@@ -81,5 +81,4 @@ def hex_grid(width: int, height: int | None = None, *, periodic: bool = False,
     positions = np.stack([q + row / 2.0, row * np.sqrt(3) / 2.0], axis=1)
     kind = "periodic hex" if periodic else "hex"
     return World(name=f"{kind} {width}x{height}", transitions=transitions, positions=positions,
-                 action_names=names, inverse_actions=np.array(inverses),
-                 family="hex+stay" if stay_action else "hex")
+                 action_names=names, inverse_actions=np.array(inverses), lattice="hex", periodic=periodic)

@@ -13,12 +13,9 @@ from matplotlib.figure import Figure
 
 from envs.world import World
 
-GRID_FAMILIES = ("square", "hex")
-
-
 def is_grid(world: World) -> bool:
     """True for square and hexagonal grid worlds (neighbours one unit apart)."""
-    return world.family.split("+")[0] in GRID_FAMILIES
+    return world.lattice is not None
 
 
 def world_edges(world: World) -> np.ndarray:

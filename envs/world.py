@@ -11,6 +11,7 @@ import numpy as np
 
 NO_ACTION = -1
 """Action id stored at the first step of a walk (nothing led the agent there)."""
+LATTICES = (None, "square", "hex")
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,8 +26,12 @@ class World:
         action_names: one name per action id.
         inverse_actions: ``(n_actions,)`` int64; ``inverse_actions[a]`` is the action that undoes
             ``a`` (taking ``a`` then its inverse returns to the start), or -1 when ``a`` has none.
-        family: the family this world belongs to (``"square"``, ``"hex"``, ``"graph"``, ...);
-            models trained on one family refuse worlds with a different action set.
+        lattice: ``"square"`` or ``"hex"`` when the nodes are the points of that lattice (grid
+            worlds, whose maps can be rasterised and scored for gridness), else None.
+        periodic: whether the world wraps around (a torus).
+        displacements: ``(n_actions, 2)`` float64, the step each action makes on the plane, or None
+            when actions are not fixed steps (graphs). When not given it is read off the positions
+            (see :func:`lattice_displacements`).
     """
 
     name: str
@@ -34,7 +39,9 @@ class World:
     positions: np.ndarray
     action_names: tuple[str, ...]
     inverse_actions: np.ndarray
-    family: str = "graph"
+    lattice: str | None = None
+    periodic: bool = False
+    displacements: np.ndarray | None = None
 
     def __post_init__(self):
         transitions = np.asarray(self.transitions, dtype=np.int64)
@@ -51,6 +58,8 @@ class World:
             raise ValueError("action_names and inverse_actions need one entry per action")
         if inverse.min() < -1 or inverse.max() >= n_actions:
             raise ValueError("inverse_actions must hold action ids in [0, n_actions) or -1")
+        if self.lattice not in LATTICES:
+            raise ValueError(f"lattice must be one of {LATTICES}, got {self.lattice!r}")
         stuck = np.flatnonzero((transitions < 0).all(axis=1))
         if len(stuck):
             raise ValueError(f"nodes {stuck[:10].tolist()} have no available action; a walk would stop there")
@@ -61,6 +70,13 @@ class World:
         object.__setattr__(self, "positions", positions)
         object.__setattr__(self, "inverse_actions", inverse)
         object.__setattr__(self, "action_names", tuple(self.action_names))
+        steps = lattice_displacements(transitions, positions) if self.displacements is None else self.displacements
+        if steps is not None:
+            steps = np.asarray(steps, dtype=np.float64)
+            if steps.shape != (n_actions, 2):
+                raise ValueError(f"displacements must have shape ({n_actions}, 2), got {steps.shape}")
+            steps.setflags(write=False)
+        object.__setattr__(self, "displacements", steps)
 
     @property
     def n_nodes(self) -> int:
@@ -76,23 +92,6 @@ class World:
         nodes = np.arange(self.n_nodes)[:, None]
         still = (self.transitions == nodes) | (self.transitions < 0)
         return tuple(int(a) for a in np.flatnonzero(still.all(axis=0) & (self.transitions >= 0).any(axis=0)))
-
-    @property
-    def displacements(self) -> np.ndarray | None:
-        """``(n_actions, 2)``: the step each action makes on the plane, when every action moves by
-        one fixed step (square and hexagonal grids; the wrap-around edges of periodic worlds are
-        the minority and are ignored), else None (graphs)."""
-        steps = np.zeros((self.n_actions, 2))
-        for a in range(self.n_actions):
-            nodes = np.flatnonzero(self.transitions[:, a] >= 0)
-            if len(nodes) == 0:
-                return None
-            moves = np.round(self.positions[self.transitions[nodes, a]] - self.positions[nodes], 6)
-            values, counts = np.unique(moves, axis=0, return_counts=True)
-            if counts.max() < 0.5 * len(nodes):  # no step shared by most edges: not a lattice
-                return None
-            steps[a] = values[counts.argmax()]
-        return steps
 
     def action_mask(self, node: int) -> np.ndarray:
         """``(n_actions,)`` int8: 1 where the action is available at ``node``."""
@@ -142,3 +141,20 @@ class World:
 def check_n_objects(n_objects: int) -> None:
     if not isinstance(n_objects, (int, np.integer)) or n_objects < 1:
         raise ValueError(f"n_objects must be an integer >= 1, got {n_objects!r}")
+
+
+def lattice_displacements(transitions: np.ndarray, positions: np.ndarray) -> np.ndarray | None:
+    """``(n_actions, 2)``: the step each action makes on the plane, when every action moves most of
+    its edges by one fixed step (the wrap-around edges of periodic worlds are the minority and are
+    ignored), else None (graphs)."""
+    steps = np.zeros((transitions.shape[1], 2))
+    for a in range(transitions.shape[1]):
+        nodes = np.flatnonzero(transitions[:, a] >= 0)
+        if len(nodes) == 0:
+            return None
+        moves = np.round(positions[transitions[nodes, a]] - positions[nodes], 6)
+        values, counts = np.unique(moves, axis=0, return_counts=True)
+        if counts.max() < 0.5 * len(nodes):  # no step shared by most edges: not a lattice
+            return None
+        steps[a] = values[counts.argmax()]
+    return steps

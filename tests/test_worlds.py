@@ -130,11 +130,31 @@ def test_make_worlds_family_specs():
 def test_stay_suffix_adds_a_stand_still_action():
     (world,) = make_worlds("square+stay:5")
     stay = world.stay_actions[0]
-    assert world.n_actions == 5 and world.family == "square+stay"
+    assert world.n_actions == 5 and world.lattice == "square" and not world.periodic
     assert (world.transitions[:, stay] == np.arange(world.n_nodes)).all()
     assert make_worlds("hex+stay:4")[0].n_actions == 7
     with pytest.raises(ValueError, match="grid worlds"):
         make_worlds("ring+stay:12")
+
+
+@pytest.mark.parametrize("spec, lattice, periodic", [
+    ("square:5", "square", False), ("periodic-square:5", "square", True), ("hex:4", "hex", False),
+    ("periodic-hex:4", "hex", True), ("line:5", None, False), ("ring:5", None, False), ("family-tree:2", None, False)])
+def test_worlds_declare_their_lattice_and_periodicity(spec, lattice, periodic):
+    (world,) = make_worlds(spec)
+    assert world.lattice == lattice and world.periodic == periodic
+    if lattice:  # every action is one fixed step on the plane
+        assert world.displacements.shape == (world.n_actions, 2)
+        assert np.allclose(np.linalg.norm(world.displacements, axis=1), 1.0)
+    if spec.startswith(("ring", "family")):
+        assert world.displacements is None
+
+
+def test_unknown_lattice_is_refused():
+    with pytest.raises(ValueError, match="lattice"):
+        from_networkx(line(3).to_networkx()).__class__(
+            name="x", transitions=[[1], [0]], positions=[[0, 0], [1, 0]], action_names=("a",),
+            inverse_actions=[0], lattice="cubic")
 
 
 # ---- errors name the argument ------------------------------------------------------------------
