@@ -1,4 +1,4 @@
-"""Zero-shot evaluation: run a model on walks in fresh worlds and score it (DESIGN §4)."""
+"""Zero-shot evaluation: run a model on walks in fresh worlds and score it."""
 from __future__ import annotations
 
 from typing import NamedTuple

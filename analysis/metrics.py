@@ -1,4 +1,4 @@
-"""Which steps of a walk test what: revisits, first visits, and link inference (DESIGN §4)."""
+"""Which steps of a walk test what: revisits, first visits, and link inference."""
 from __future__ import annotations
 
 import numpy as np

@@ -56,8 +56,8 @@ def plot_node_map(values: np.ndarray, world, *, ax=None, cmap="viridis", title: 
     colours = plt.get_cmap(cmap)(norm(np.where(finite, values, low)))
     colours[~finite] = (0.85, 0.85, 0.85, 1.0)
     positions = world.positions
-    if world.family.startswith(("square", "hex")):
-        ax.add_collection(PolyCollection(_cell_polygons(positions, world.family.split("+")[0]),
+    if world.lattice is not None:
+        ax.add_collection(PolyCollection(_cell_polygons(positions, world.lattice),
                                          facecolors=colours, edgecolors="none"))
     else:
         source, action = np.nonzero(world.transitions >= 0)

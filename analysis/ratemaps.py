@@ -1,4 +1,9 @@
-"""Rate maps: the mean activity of each unit at each node over a long walk (DESIGN §4)."""
+"""Rate maps: the mean activity of each unit at each node over a long walk.
+
+Units come through the model contract (:class:`tem.model.Model`): the MEC cells are
+``ModelOutput.mec``, the hippocampal units the columns of ``memory_activity``, each named by
+``memory_units`` (the walk step that wrote it, or the neuron), so no backend is looked into.
+"""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -16,8 +21,8 @@ class RateMaps(NamedTuple):
     ``mec``: ``(n_mec_units, n_nodes)`` position-code units. ``hippocampus``:
     ``(n_hpc_units, n_nodes)`` memory neurons. ``occupancy``: ``(n_nodes,)`` visits counted.
     ``hpc_units``: id of each hippocampal unit (the step its memory was written, for a memory
-    that grows with the walk; for a fixed population, the index of one of the neurons most active
-    in the first half of the walk). ``nodes (K,)`` and
+    that grows with the walk, one per place: the first visits of the first window's places; for a
+    fixed population, the index of one of the neurons most active in the first half of the walk). ``nodes (K,)`` and
     ``hpc_trace (K, n_hpc_units)``: the second half of the walk step by step, for time-shift
     shuffles.
     """
@@ -31,12 +36,8 @@ class RateMaps(NamedTuple):
 
 
 def mec_modules(model) -> np.ndarray:
-    """``(n_mec_units,)`` the module of each MEC unit: TEM-t's cells or code modules, TEM's g modules."""
-    config = model.config
-    if getattr(config, "cells_per_module", 0):
-        sizes = [config.cells_per_module] * len(config.module_sizes)
-    else:
-        sizes = getattr(config, "module_sizes", None) or config.g_sizes
+    """``(n_mec_units,)`` the module of each MEC unit (from ``model.mec_modules()``)."""
+    sizes = model.mec_modules()
     return np.repeat(np.arange(len(sizes)), sizes)
 
 
@@ -57,8 +58,8 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
     state = model.initial_state(1, device)
     half = walk_length // 2
     n = world.n_nodes
-    population = getattr(model.memory, "n_units", None)  # a fixed population of neurons, or None
-    totals = np.zeros(population) if population else None  # activity of every neuron in the first half
+    population = model.hippocampal_units == "neuron"  # a fixed population of neurons, or a growing memory
+    totals = 0.0  # activity of every neuron in the first half
     mec_sum, hpc_sum, occupancy = None, None, np.zeros(n)
     written, units, trace, trace_nodes = 0, None, [], []
     for _ in trange(sampler.windows_per_walk, desc=f"walk {world.name}", unit="window", disable=not progress,
@@ -67,7 +68,6 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
         if units is None and not population:  # memories are known as they are written: pick them now
             units = _first_visits(batch.node[0], n_hpc_units)
         obs, action, new_world = (torch.as_tensor(x, device=device) for x in (batch.obs, batch.action, batch.new_world))
-        stored = _stored_count(state)
         out = model(obs, action, new_world, state, return_activity=True)
         state = out.state
         steps = np.arange(written, written + window)
@@ -75,13 +75,14 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
         if units is None:  # fixed population: map the neurons most active in the first half
             totals += np.abs(out.memory_activity[0].float().cpu().numpy()[steps < half]).sum(axis=0)
             if keep.any():
-                units = np.sort(np.argsort(-totals, kind="stable")[:n_hpc_units])
+                columns = np.argsort(-totals, kind="stable")[:n_hpc_units]
+                units = np.sort(out.memory_units[0].cpu().numpy()[columns])
         written += window
         if not keep.any():
             continue
         nodes = batch.node[0][keep]
-        position = out.position[0].float().cpu().numpy()[keep]  # (k, d)
-        activity = _unit_activity(out.memory_activity[0], units, written - window, stored, model.memory)[keep]
+        position = out.mec[0].float().cpu().numpy()[keep]  # (k, n_mec)
+        activity = unit_activity(out.memory_activity[0], out.memory_units[0], units)[keep]
         if mec_sum is None:
             mec_sum, hpc_sum = np.zeros((position.shape[1], n)), np.zeros((len(units), n))
         np.add.at(mec_sum.T, nodes, position)
@@ -95,19 +96,12 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
                         np.concatenate(trace))
 
 
-def _stored_count(state: dict) -> int:
-    """Number of memory columns held before a window (growing memories only)."""
-    keys = state["memory"].get("keys")
-    return 0 if keys is None else keys.shape[1]
-
-
-def _unit_activity(activity: torch.Tensor, units: np.ndarray, written: int, stored: int, memory) -> np.ndarray:
-    """``(T, len(units))`` activity of the chosen units from ``activity (T, n_columns)``."""
-    activity = activity.float().cpu().numpy()
-    if getattr(memory, "n_units", None):
-        return activity[:, units]
-    column = units - (written - stored)  # memory written at step u sits in column u - first stored step
-    inside = (column >= 0) & (column < activity.shape[1])
+def unit_activity(activity: torch.Tensor, column_units: torch.Tensor, units: np.ndarray) -> np.ndarray:
+    """``(T, len(units))`` activity of the chosen ``units`` from ``activity (T, n_columns)`` whose
+    columns are the units ``column_units (n_columns,)`` (0 for a unit not among them)."""
+    activity, column_units = activity.float().cpu().numpy(), column_units.cpu().numpy()
+    match = column_units[None, :] == np.asarray(units)[:, None]  # (n_units, n_columns)
+    found = match.any(axis=1)
     out = np.zeros((activity.shape[0], len(units)))
-    out[:, inside] = activity[:, column[inside]]
+    out[:, found] = activity[:, match.argmax(axis=1)[found]]
     return out

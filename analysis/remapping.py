@@ -8,7 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from analysis import scores as spatial
+from analysis.maps import crosscorrelogram, rasterise
 from analysis.plots import plot_node_map
 
 REMAP_METHOD = ("per unit, Pearson correlation over nodes visited in both worlds; for MEC units on grid "
@@ -17,7 +17,7 @@ REMAP_METHOD = ("per unit, Pearson correlation over nodes visited in both worlds
 
 
 def node_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of two node maps over nodes finite in both (NaN if undefined)."""
+    """Pearson correlation of two node maps ``(n_nodes,)`` over nodes finite in both (NaN if undefined)."""
     both = np.isfinite(a) & np.isfinite(b)
     if both.sum() < 3 or np.std(a[both]) == 0 or np.std(b[both]) == 0:
         return float("nan")
@@ -25,14 +25,15 @@ def node_correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def shifted_correlation(a: np.ndarray, b: np.ndarray, world) -> float:
-    """Best Pearson correlation of two node maps over spatial shifts (grid worlds)."""
-    cross = spatial.crosscorrelogram(spatial.rasterise(a, world.positions), spatial.rasterise(b, world.positions))
+    """Best Pearson correlation of two node maps ``(n_nodes,)`` over spatial shifts of their rasters
+    (grid worlds)."""
+    cross = crosscorrelogram(rasterise(a, world.positions), rasterise(b, world.positions))
     return float(np.nanmax(cross)) if np.isfinite(cross).any() else float("nan")
 
 
 def remapping_scores(first, second, world) -> dict:
     """Mean per-unit correlations between two :class:`~analysis.ratemaps.RateMaps` of ``world``."""
-    grid_world = world.family.split("+")[0] in ("square", "hex")
+    grid_world = world.lattice is not None
     mec_direct = [node_correlation(a, b) for a, b in zip(first.mec, second.mec)]
     hpc_direct = [node_correlation(a, b) for a, b in zip(first.hippocampus, second.hippocampus)]
     result = {"method": REMAP_METHOD,

@@ -5,7 +5,7 @@ pattern's Hamming ball of radius ``d`` (the "circle intersection"). That count d
 exponentially with the distance between the two centres, so the normalised weights are close to a
 softmax ``exp(beta cos) / sum exp(beta cos)`` whose ``beta`` is fitted by log-linear regression.
 
-- :func:`circle_intersection`: exact ``|O_d(x) ∩ O_d(p)|`` in ``{0,1}^n`` (DESIGN §3.3);
+- :func:`circle_intersection`: exact ``|O_d(x) ∩ O_d(p)|`` in ``{0,1}^n``;
 - :func:`cap_fraction`, :func:`cap_intersection_fraction`: the continuous version on the unit
   sphere (fraction of the sphere inside one or two caps ``cos >= c``);
 - :func:`hamming_to_cosine`, :func:`cosine_to_hamming`: ``cos = 1 - 2 d_v / n``;

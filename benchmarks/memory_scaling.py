@@ -57,7 +57,8 @@ def fill_memory(memory, state: dict, n_steps: int, generator, chunk: int = 50) -
     if isinstance(memory, AttentionMemory):
         keys = torch.randn(B, n_steps, memory.key_dim, generator=generator)
         return {"keys": keys, "values": torch.randn(B, n_steps, memory.value_dim, generator=generator),
-                "valid": torch.ones(B, n_steps, dtype=torch.bool)}
+                "valid": torch.ones(B, n_steps, dtype=torch.bool),
+                "written": torch.full((B,), n_steps, dtype=torch.long)}
     key_dim, value_dim = memory.key_dim, memory.value_dim
     with torch.no_grad():
         for start in range(0, n_steps, chunk):
@@ -72,15 +73,15 @@ def measure_one(memory_name: str, walk_length: int, batch: int, window: int, rep
     import torch
 
     from envs import WalkSampler, make_worlds
-    from tem.config import make_config
-    from tem.memory.base import map_state
-    from tem.run import build_model
+    from tem.checkpoint import build_model
+    from tem.model import Task, map_state
+    from tem.training import make_config
 
-    config = make_config({"memory": memory_name, "batch": batch, "window": window, "walk_length": walk_length,
-                          "seed": 0, "out": "/tmp/unused"})
-    worlds = make_worlds(config.world)
+    config = make_config("quick", {"memory": memory_name, "batch": batch, "window": window,
+                                   "walk_length": walk_length, "seed": 0, "out": "/tmp/unused"})
+    worlds = make_worlds(config.data.world)
     torch.manual_seed(0)
-    model = build_model(config, worlds[0])
+    model = build_model(config.model, Task.from_world(worlds[0], config.data.n_objects))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     generator = torch.Generator().manual_seed(0)
     state = model.initial_state(batch)
@@ -89,7 +90,7 @@ def measure_one(memory_name: str, walk_length: int, batch: int, window: int, rep
     fill_seconds = time.perf_counter() - start
     state_bytes = [0]
     map_state(lambda t: state_bytes.__setitem__(0, state_bytes[0] + t.numel() * t.element_size()), state)
-    batch_ = WalkSampler(worlds, batch, window, walk_length, n_objects=config.n_objects, seed=0).next_window()
+    batch_ = WalkSampler(worlds, batch, window, walk_length, n_objects=config.data.n_objects, seed=0).next_window()
     obs, action = torch.as_tensor(batch_.obs), torch.as_tensor(batch_.action).clamp(min=0)
     new_world = torch.zeros(batch, dtype=torch.bool)  # continue the filled walk
     rss_before = _status_mb("VmRSS")

@@ -22,10 +22,10 @@ WALK_LENGTHS = (250, 1000)
 
 def available(model: str, memory: str) -> bool:
     sys.path.insert(0, str(HERE.parent))
+    from tem.checkpoint import MODELS
     from tem.memory import MEMORIES
-    from tem.run import MODELS as KNOWN
 
-    return model in KNOWN and memory in MEMORIES
+    return model in MODELS and (memory in MEMORIES if model == "temt" else memory == "hebbian")
 
 
 def run_one(model, memory, window, batch, walk_length, device, threads, seconds) -> dict | None:

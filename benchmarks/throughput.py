@@ -23,14 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def measure(args) -> dict:
     import torch
 
-    from tem.config import make_config
-    from tem.distributed import shutdown
-    from train import Run
+    from tem.training import Run
 
-    overrides = {"model": args.model, "memory": args.memory, "batch": args.batch, "window": args.window,
+    # the quick preset's optimisation for every model, and each model's default architecture
+    overrides = {"preset": "quick", "model": args.model, "memory": args.memory, "batch": args.batch, "window": args.window,
                  "walk_length": args.walk_length, "device": args.device, "threads": args.threads,
                  "world": args.world, "seed": 0, "steps": 10**9, "out": "/tmp/unused"}
-    run = Run(make_config(overrides))
+    run = Run.start(overrides)
     run.step = args.start_step  # schedules that depend on the step (TEM's memory ramps) start there
     for _ in range(args.warmup):
         run.train_step()
@@ -55,9 +54,7 @@ def measure(args) -> dict:
               "threads": torch.get_num_threads(), "processes": processes, "model": args.model, "memory": args.memory,
               "batch": args.batch, "window": args.window, "walk_length": args.walk_length, "world": args.world,
               "steps_timed": len(times), "torch": torch.__version__}
-    info = run.dist
-    del run  # its DistributedDataParallel model holds the process group (see tem.distributed.shutdown)
-    shutdown(info)
+    run.close()  # leaves the process group (torchrun)
     return result
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -82,7 +83,7 @@ class PositionCode(nn.Module):
             wavelength = torch.cat([torch.full((s // 2,), module_scale * module_ratio ** m)
                                     for m, s in enumerate(self.module_sizes)])
             if displacements is not None:  # a 2D spatial frequency per plane: angle_a = step_a . frequency
-                self.register_buffer("displacements", torch.as_tensor(displacements, dtype=torch.float32),
+                self.register_buffer("displacements", torch.tensor(np.array(displacements, dtype=np.float32)),
                                      persistent=False)
                 direction = torch.rand(d // 2) * 2 * torch.pi
                 if fixed_wavelengths:

@@ -1,7 +1,7 @@
 """Fixtures shared by the test modules."""
 import pytest
 
-from tem.memory import attractor
+from tem.tem import attractor
 
 
 @pytest.fixture(params=["fused", "pytorch"])

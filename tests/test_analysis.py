@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-import train
 from analysis.__main__ import main as analysis_main
+from tem.training.cli import main as train_main
 from analysis.evaluate import Walks, accuracy_curves, score_walks
 from analysis.metrics import fraction_visited, visit_masks
 from analysis.remapping import node_correlation, remapping_scores
@@ -13,7 +13,7 @@ from analysis.ratemaps import RateMaps
 from envs import WalkSampler, make_worlds
 
 TINY = ["--batch", "4", "--window", "8", "--walk-length", "24", "--world", "square:4", "--n-objects", "6",
-        "--module-sizes", "8", "--sensory-dim", "8", "--key-dim", "8", "--eval-every", "0", "--steps", "3",
+        "--temt.module-sizes", "8", "--temt.sensory-dim", "8", "--temt.key-dim", "8", "--eval-every", "0", "--steps", "3",
         "--threads", "1", "--no-analysis"]
 
 
@@ -69,7 +69,7 @@ def test_perfect_memory_scores_like_the_node_agent():
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("analysis") / "run"
-    assert train.main(TINY + ["--out", str(out)]) == 0
+    assert train_main(TINY + ["--out", str(out)]) == 0
     return out
 
 
@@ -99,7 +99,7 @@ def test_ratemaps_cli_writes_maps_scores_and_remapping(tiny_run):
 
 def test_ratemaps_on_a_graph_world_draws_maps_without_grid_scores(tmp_path):
     out = tmp_path / "line"
-    assert train.main(TINY + ["--world", "line:6", "--out", str(out)]) == 0
+    assert train_main(TINY + ["--world", "line:6", "--out", str(out)]) == 0
     assert analysis_main(["ratemaps", str(out), "--walk-length", "200", "--units", "3", "--shuffles", "2"]) == 0
     result = json.loads((out / "ratemaps.json").read_text())
     assert "note" in result and "mec_fraction_grid" not in result
@@ -127,8 +127,8 @@ def test_remapping_scores_identical_and_shifted_maps():
     assert node_correlation(mec[0], mec[0]) == pytest.approx(1.0)
 
 
-def test_time_shift_place_scores_separate_a_place_unit_from_noise():
-    from analysis.place_cells import place_cell_scores
+def test_time_shift_place_cell_scores_separate_a_place_unit_from_noise():
+    from analysis.place import place_cell_scores
 
     world = make_worlds("square:6")[0]
     batch = WalkSampler([world], 1, 3000, 3000, seed=0, stagger=False).next_window()

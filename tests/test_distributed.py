@@ -8,7 +8,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--batch", "4", "--window", "8", "--walk-length", "24", "--world", "square:4", "--n-objects", "6",
-        "--module-sizes", "8", "--sensory-dim", "8", "--key-dim", "8", "--eval-every", "0", "--threads", "1",
+        "--temt.module-sizes", "8", "--temt.sensory-dim", "8", "--temt.key-dim", "8", "--eval-every", "0", "--threads", "1",
         "--no-analysis", "--checkpoint-every", "100"]
 
 
@@ -28,14 +28,14 @@ def test_two_ranks_train_in_sync_on_their_own_walks_and_resume(tmp_path):
     result = torchrun(*TINY, "--steps", "4", "--out", str(out))
     assert result.returncode == 0, why(result)
     assert "2 ranks in sync: max |weight difference| = 0" in result.stdout
-    checkpoint = torch.load(out / "checkpoint.pt", weights_only=False)
-    other = torch.load(out / "rank1.pt", weights_only=False)
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    other = torch.load(out / "rank1.pt", weights_only=True)
     assert checkpoint["world_size"] == 2 and checkpoint["step"] == other["step"] == 4
     assert not np.array_equal(checkpoint["sampler"]["objects"], other["sampler"]["objects"])  # own worlds
     result = torchrun("--resume", str(out), "--steps", "6")
     assert result.returncode == 0, why(result)
     assert "2 ranks in sync: max |weight difference| = 0" in result.stdout
-    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 6
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 6
 
 
 def test_resuming_with_another_number_of_processes_is_refused(tmp_path):

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.cli import _module_summary
+from analysis.pipeline import _module_summary
 from analysis.plots import plot_cell_summary
 from envs import make_worlds
 from tem.cells import CellReadout
+from tem.model import Task
 from tem.position import PositionCode
 from tem.temt import TEMt, TEMtConfig
 from tests.tiny import train_tiny
@@ -108,13 +109,14 @@ def test_cell_readout_budget_modules_and_non_negativity(activation):
 def test_grid_cell_model_trains_with_penalty_and_reports_cells():
     torch.manual_seed(0)
     worlds = make_worlds("hex:4-5")
-    config = TEMtConfig(n_objects=10, n_actions=6, inverse_actions=(3, 4, 5, 0, 1, 2), module_sizes=(6, 6),
-                        action_matrices="commuting", displacements=tuple(map(tuple, HEX_STEPS)), cells_per_module=8,
-                        nonneg_weight=1.0, sensory_dim=16, key_dim=16)
-    model = TEMt(config)
+    config = TEMtConfig(module_sizes=(6, 6), action_matrices="commuting", cells_per_module=8, nonneg_weight=1.0,
+                        sensory_dim=16, key_dim=16)
+    model = TEMt(config, Task.from_world(worlds[0], n_objects=10))
+    assert model.task.displacements == tuple(map(tuple, HEX_STEPS))  # the lattice reaches the code
+    assert model.mec_modules() == (8, 8)
     obs, action = torch.randint(0, 10, (2, 6)), torch.randint(-1, 6, (2, 6))
     out = model(obs, action, torch.ones(2, dtype=torch.bool), model.initial_state(2))
-    assert out.position.shape == (2, 6, 16)  # the MEC units are the cells
+    assert out.mec.shape == (2, 6, 16)  # the MEC units are the cells
     losses = model.losses(out, obs, 0)
     assert losses["total"].item() == pytest.approx(losses["cross_entropy"].item() + losses["negativity"].item())
     before = model.cells.weight.detach().clone()

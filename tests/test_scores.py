@@ -1,14 +1,16 @@
-"""Spatial scores: gridness on ideal and noise maps, autocorrelogram, shuffles, place-likeness."""
+"""Spatial scores: rasters, autocorrelograms and shuffles (``analysis.maps``), gridness on ideal and
+noise maps (``analysis.gridness``), place-likeness of units along a walk (``analysis.place``)."""
 import warnings
 
 import numpy as np
 import pytest
 from scipy import spatial
 
-from analysis.scores import (autocorrelogram, count_fields, crosscorrelogram, fraction_above,
-                             grid_scores, grid_spacing_orientation, place_scores, rasterise,
-                             score_units, shuffle_threshold, shuffled_maps, smooth_map,
-                             spatial_information)
+from analysis.gridness import fraction_above, grid_scores, grid_spacing_orientation, score_units
+from analysis.maps import (autocorrelogram, crosscorrelogram, rasterise, shuffle_threshold, shuffled_maps,
+                           smooth_map)
+from analysis.place import count_fields, place_cell_scores, spatial_information
+from envs import WalkSampler, make_worlds
 
 N = 40  # map side for the gridness tests
 
@@ -35,6 +37,18 @@ def bump(n=N, centre=(20, 20), sigma=3.0):
 
 def s60(m):
     return grid_scores(m)["s60"]
+
+
+def walk(spec, n_steps=4000):
+    """The first world of ``spec`` and the nodes ``(n_steps,)`` of a seeded random walk on it."""
+    world = make_worlds(spec)[0]
+    return world, WalkSampler([world], 1, n_steps, n_steps, seed=0, stagger=False).next_window().node[0]
+
+
+def node_field(world, centre, sigma):
+    """A Gaussian place field ``(n_nodes,)`` of width ``sigma`` (node steps) at ``centre`` (x, y)."""
+    x, y = world.positions.T
+    return np.exp(-((x - centre[0]) ** 2 + (y - centre[1]) ** 2) / (2 * sigma ** 2))
 
 
 # ----------------------------------------------------------------------------- gridness
@@ -164,12 +178,16 @@ def test_spatial_information():
     assert spatial_information(bump(), occupancy) == pytest.approx(spatial_information(bump()))
 
 
-def test_place_scores_single_bump():
-    scores = place_scores(bump(), n_shuffles=20, rng=0)
+def test_place_cell_scores_single_bump():
+    """A unit firing in one Gaussian field along a walk is a place unit; one firing at random is not."""
+    world, nodes = walk("square:20")
+    bump_unit = node_field(world, (10, 10), 3.0)[nodes]
+    noise_unit = np.random.default_rng(0).uniform(size=len(nodes))
+    scores, noise = place_cell_scores(np.stack([bump_unit, noise_unit], axis=1), nodes, world,
+                                      n_shuffles=20, rng=0)
     assert scores["spatial_information"] > 1
     assert scores["spatial_information"] > scores["spatial_information_threshold"]
     assert scores["n_fields"] == 1 and scores["is_place"]
-    noise = place_scores(np.random.default_rng(0).uniform(size=(N, N)), n_shuffles=20, rng=0)
     assert not noise["is_place"]
 
 
@@ -189,15 +207,16 @@ def test_smooth_map_keeps_nans_and_constants():
 # ----------------------------------------------------------------------------- many units
 def test_score_units_and_fraction_above():
     maps = np.stack([hex_map(n=24, spacing=6), np.random.default_rng(1).uniform(size=(24, 24))])
-    grid = score_units(maps, kind="grid", n_shuffles=8, rng=0)
+    grid = score_units(maps, n_shuffles=8, rng=0)
     assert [s["is_grid"] for s in grid] == [True, False]
     assert fraction_above(grid, "s60", "s60_threshold") == 0.5
     assert fraction_above(grid, "s60", 5.0) == 0.0
-    bumps = np.stack([bump(24, (12, 12)), bump(24, (5, 5))])
-    place = score_units(bumps, kind="place", n_shuffles=8, rng=0)
+    world, nodes = walk("square:20")
+    bumps = np.stack([node_field(world, (10, 10), 3.0), node_field(world, (4, 15), 3.0)], axis=1)[nodes]
+    place = place_cell_scores(bumps, nodes, world, n_shuffles=8, rng=0)
     assert fraction_above(place, "spatial_information", "spatial_information_threshold") == 1.0
-    with pytest.raises(ValueError, match="kind"):
-        score_units(maps, kind="band", rng=0)
+    with pytest.raises(ValueError, match=r"\(n_units, H, W\)"):
+        score_units(maps[0], rng=0)
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -256,14 +275,21 @@ def test_node_values_with_positions_shuffle_nodes():
     k = 4 * np.pi / (np.sqrt(3) * 7.0)
     pattern = sum(np.cos(k * (np.cos(a) * x + np.sin(a) * y)) for a in np.radians([30, 90, 150]))
     noise = np.random.default_rng(0).normal(size=len(positions))
-    grid = score_units(np.stack([pattern, noise]), kind="grid", positions=positions,
-                       n_shuffles=8, rng=0)
+    grid = score_units(np.stack([pattern, noise]), positions=positions, n_shuffles=8, rng=0)
     assert [g["is_grid"] for g in grid] == [True, False]
-    field = np.exp(-((x - 14) ** 2 + (y - 12) ** 2) / (2 * 3.0 ** 2))
-    scores = place_scores(field, positions=positions, n_shuffles=10, rng=0)
-    assert scores["is_place"] and scores["n_fields"] == 1
     with pytest.raises(ValueError, match=r"\(n_units, n_nodes\)"):
         score_units(pattern, positions=positions, rng=0)
+
+
+def test_place_cell_scores_on_a_hex_world():
+    """A field on a hex world (rasterised at half a node spacing, fields need 2 bins) is one field."""
+    world, nodes = walk("hex:14")
+    assert world.lattice == "hex"
+    field = node_field(world, (7.0, 5.6), 1.5)[nodes]
+    noise = np.random.default_rng(0).uniform(size=len(nodes))
+    scores, other = place_cell_scores(np.stack([field, noise], axis=1), nodes, world, n_shuffles=10, rng=0)
+    assert scores["is_place"] and scores["n_fields"] == 1
+    assert not other["is_place"]
 
 
 def test_spacing_ignores_ripples_along_a_ridge():

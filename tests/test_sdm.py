@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-import train
 from analysis.__main__ import main as analysis_main
+from tem.training.cli import main as train_main
 from analysis.sdm import (cap_fraction, cap_intersection_fraction, capacity_optimal_fraction, circle_intersection,
                           cosine_to_hamming, fit_beta, hamming_to_cosine, optimal_radius,
                           plot_intersection_vs_softmax)
-from tem.memory import SDMMemory, make_memory
+from tem.memory import SDMConfig, SDMMemory, make_memory
 from tests.tiny import train_tiny
 
 TINY = ["--batch", "4", "--window", "8", "--walk-length", "24", "--world", "square:4", "--n-objects", "6",
-        "--module-sizes", "8", "--sensory-dim", "8", "--key-dim", "8", "--eval-every", "0", "--steps", "3",
-        "--threads", "1", "--no-analysis", "--memory", "sdm", "--sdm-neurons", "2048", "--sdm-top-k", "2"]  # mostly silent units
+        "--temt.module-sizes", "8", "--temt.sensory-dim", "8", "--temt.key-dim", "8", "--eval-every", "0", "--steps", "3",
+        "--threads", "1", "--no-analysis", "--memory", "sdm", "--sdm.neurons", "2048", "--sdm.top-k", "2"]  # mostly silent units
 
 
 def brute_force_intersection(n, d, distance):
@@ -161,8 +161,10 @@ def test_sparse_top_k_path_equals_the_dense_formula():
 
 @pytest.mark.parametrize("activation", ["topk", "threshold"])
 def test_learned_addresses_get_gradients_of_active_neurons_only(activation):
-    memory = SDMMemory(8, 5, n_neurons=256, activation=activation, top_k=6, radius=2.0, learn_addresses=True)
-    fixed = SDMMemory(8, 5, n_neurons=256, activation=activation, top_k=6, radius=2.0)
+    memory = SDMMemory(8, 5, n_neurons=256, activation=activation, top_k=6, radius=2.0, learn_addresses=True,
+                       generator=torch.Generator().manual_seed(0))
+    fixed = SDMMemory(8, 5, n_neurons=256, activation=activation, top_k=6, radius=2.0,
+                      generator=torch.Generator().manual_seed(0))
     query, key, value = window()
     out = memory(query, key, value, memory.initial_state(3), return_activity=True)
     torch.testing.assert_close(out.read, fixed(query, key, value, fixed.initial_state(3)).read)
@@ -190,7 +192,7 @@ def test_exact_key_is_retrieved_and_reset_forgets():
 
 
 def test_state_size_is_constant_across_windows():
-    memory = make_memory("sdm", 8, 5, sdm_neurons=100, sdm_top_k=5)
+    memory = make_memory(SDMConfig(neurons=100, top_k=5), 8, 5)
     state = memory.initial_state(2)
     for seed in range(4):
         query, key, value = window(B=2, T=10, seed=seed)
@@ -212,20 +214,20 @@ def test_bad_memory_input_is_refused():
         SDMMemory(32, 4, n_neurons=1024, activation="threshold", radius=1)
     with pytest.raises(ValueError, match="activation"):
         SDMMemory(8, 4, activation="softmax")
-    with pytest.raises(ValueError, match="memory_cap"):
-        make_memory("sdm", 8, 4, cap=10)
+    with pytest.raises(ValueError, match="beta"):
+        SDMConfig(beta=0)
 
 
 def test_tiny_temt_with_sdm_beats_chance_on_revisits():
     from analysis.evaluate import evaluate
     from envs import make_worlds
+    from tem.model import Task
     from tem.temt import TEMt, TEMtConfig
 
     torch.manual_seed(0)
     worlds = make_worlds("square:5")
-    model = TEMt(TEMtConfig(n_objects=10, n_actions=4, inverse_actions=tuple(int(a) for a in worlds[0].inverse_actions),
-                            module_sizes=(16,), sensory_dim=16, key_dim=16, memory="sdm", sdm_neurons=256,
-                            sdm_top_k=16))
+    model = TEMt(TEMtConfig(module_sizes=(16,), sensory_dim=16, key_dim=16, memory=SDMConfig(neurons=256)),
+                 Task.from_world(worlds[0], n_objects=10))
     train_tiny(model, worlds, steps=60, lr=3e-3)
     scores = evaluate(model, worlds, 8, 100, n_objects=10, window=20, seed=1)
     assert scores["node_visited_acc"] > 0.2  # chance is 0.1
@@ -233,11 +235,22 @@ def test_tiny_temt_with_sdm_beats_chance_on_revisits():
 
 def test_train_and_ratemaps_on_a_tiny_sdm_run(tmp_path):
     out = tmp_path / "run"
-    assert train.main(TINY + ["--out", str(out)]) == 0
-    assert json.loads((out / "config.json").read_text())["memory"] == "sdm"
+    assert train_main(TINY + ["--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["model"]["memory"]["kind"] == "sdm"
     assert analysis_main(["ratemaps", str(out), "--world", "square:5", "--walk-length", "200", "--units", "4",
                           "--shuffles", "3"]) == 0
     result = json.loads((out / "ratemaps-square-5.json").read_text())
     assert result["memory"] == "sdm" and result["n_hpc_units"] == 4
     assert (out / "ratemaps_hpc-square-5.png").exists()
-    assert train.main(TINY + ["--out", str(tmp_path / "bad"), "--sdm-neurons", "0"]) == 2
+    assert train_main(TINY + ["--out", str(tmp_path / "bad"), "--sdm.neurons", "0"]) == 2
+
+
+def test_sdm_addresses_are_drawn_from_the_run_seed(tmp_path):
+    from tem.training import Run, make_config
+
+    def addresses(seed):
+        config = make_config("quick", {"memory": "sdm", "sdm.neurons": 64, "temt.key_dim": 8, "batch": 2,
+                                       "seed": seed, "out": str(tmp_path)})
+        return Run(config).model.memory.addresses
+
+    assert torch.equal(addresses(1), addresses(1)) and not torch.equal(addresses(1), addresses(2))

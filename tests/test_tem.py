@@ -1,5 +1,6 @@
-"""TEM (Whittington et al. 2020): shapes, causality, window carry-over, resets, losses, training,
-resume and the analysis commands on a tem run."""
+"""TEM (Whittington et al. 2020): the port's defaults, window carry-over with dense folds, gradients
+of the attractors, non-negative g, training, resume and the analysis commands on a tem run (shapes,
+causality, slot resets and detached state: tests/test_models.py)."""
 import json
 import subprocess
 import sys
@@ -9,20 +10,22 @@ import numpy as np
 import pytest
 import torch
 
-import train
 from envs import WalkSampler, make_worlds
-from tem.config import make_config
-from tem.memory.base import map_state
-from tem.memory.hebbian import WindowMemory
-from tem.run import build_model
+from tem.checkpoint import build_model
+from tem.model import Task, map_state
 from tem.tem import LOSS_NAMES, TEM, TEMConfig
-from tem.tem_modules import Transition
+from tem.tem.hebbian import HebbianWindow
+from tem.tem.modules import Transition
+from tem.training import Run, make_config
+from tem.training.cli import main as train_main
+from tem.training.run import learning_rate
 from tests.test_hebbian import dense_attractor
 from tests.tiny import train_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 SQUARE = make_worlds("square:4")[0]
-TINY = dict(n_objects=10, n_actions=4, g_sizes=(6, 6), g_sub_sizes=(3, 3), frequencies=(0.99, 0.3), n_x_c=5,
+TASK = Task.from_world(SQUARE, n_objects=10)
+TINY = dict(g_sizes=(6, 6), g_sub_sizes=(3, 3), frequencies=(0.99, 0.3), n_x_c=5,
             inference_iterations=(3, 3), generative_iterations=(3, 2), eta_ramp=1, lambda_ramp=1)
 
 
@@ -37,7 +40,7 @@ def one_thread():
 
 def tiny_model(**overrides) -> TEM:
     torch.manual_seed(0)
-    return TEM(TEMConfig(**{**TINY, **overrides}))
+    return TEM(TEMConfig(**{**TINY, **overrides}), TASK)
 
 
 def random_window(B=3, T=10, seed=0, walk=None):
@@ -46,41 +49,32 @@ def random_window(B=3, T=10, seed=0, walk=None):
     return tuple(torch.as_tensor(x) for x in (batch.obs, batch.action, batch.new_world))
 
 
-def test_shapes_state_and_losses():
+def test_losses_are_the_eight_named_terms_and_total():
     model = tiny_model()
     obs, action, new_world = random_window()
     out = model(obs, action, new_world, model.initial_state(3), return_activity=True)
-    assert out.logits.shape == (3, 10, 10)
-    assert out.position.shape == (3, 10, 12)
-    assert out.memory_activity.shape == (3, 10, model.memory.n_units) and model.memory.n_units == 30
-    assert out.state["memory"]["generative"]["keys"].shape == (3, 2, 10, 15)
+    assert out.state["memory"]["generative"]["keys"].shape == (3, 2, 10, 15) and model.memory.n_units == 30
     losses = model.losses(out, obs, step=0)
     assert set(losses) == {*LOSS_NAMES, "total"} and all(torch.isfinite(v) for v in losses.values())
-    losses["total"].backward()
-    assert model.schedule_step.item() == 1  # the next forward uses step 1's eta / lambda
+
+
+def test_forward_follows_the_given_step_or_trained_steps():
+    """The schedules (eta, lambda) come from ``step``, else from ``trained_steps``: nothing else."""
+    model = tiny_model(eta_ramp=10, lambda_ramp=10)
+    obs, action, new_world = random_window()
+    state = model.initial_state(3)
+    at = {step: model(obs, action, new_world, state, step=step).logits for step in (1, 8)}
+    assert not torch.allclose(at[1], at[8])
+    model.trained_steps.fill_(8)
+    torch.testing.assert_close(model(obs, action, new_world, state).logits, at[8])
 
 
 def test_default_configuration_is_the_ports():
-    model = TEM(TEMConfig())
+    model = TEM(TEMConfig(), TASK)
     assert model.memory.n_units == 400 and model.config.g_sizes == (30, 30, 24, 18, 18)
     weights = model.loss_weights(10**9)
     assert [weights[n] for n in LOSS_NAMES] == pytest.approx([1, 1, 1, 1, 1, 1, 0.01 * (1 - 1), 0], abs=1e-6)
     assert model.schedule(0)["eta"] == pytest.approx(0.5 / 16000) and model.schedule(10**6)["lam"] == 0.9999
-
-
-@pytest.mark.parametrize("return_activity", [False, True])
-def test_prediction_at_t_ignores_observations_from_t_on(return_activity):
-    model = tiny_model()
-    obs, action, new_world = random_window(T=12)
-    state = model.initial_state(3)
-    reference = model(obs, action, new_world, state, return_activity).logits
-    for t in (0, 5, 11):
-        changed = obs.clone()
-        changed[:, t:] = (changed[:, t:] + 3) % 10
-        logits = model(changed, action, new_world, state, return_activity).logits
-        torch.testing.assert_close(logits[:, : t + 1], reference[:, : t + 1])
-        if t < 11:
-            assert not torch.allclose(logits[:, t + 1:], reference[:, t + 1:])
 
 
 @pytest.mark.parametrize("dense_after", [0, 3])
@@ -95,7 +89,7 @@ def test_two_windows_equal_one(dense_after):
 
 
 def plain_read(window, query, kappa, iterations):
-    """``WindowMemory.read`` through autograd, from the dense matrix the carried pairs and the
+    """``HebbianWindow.read`` through autograd, from the dense matrix the carried pairs and the
     window's written pairs stand for (weights ``strength lam^t`` and ``eta lam^(t - 1 - tau)``)."""
     memory, state, t, lam = window.memory, window.state, len(window.key_rows), window.lam
 
@@ -129,7 +123,7 @@ def test_losses_and_gradients_equal_a_plain_autograd_attractor(monkeypatch, dens
         return losses, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
     losses, grads = losses_and_grads()
-    monkeypatch.setattr(WindowMemory, "read", plain_read)
+    monkeypatch.setattr(HebbianWindow, "read", plain_read)
     expected_losses, expected_grads = losses_and_grads()
     for name in losses:
         torch.testing.assert_close(losses[name], expected_losses[name])
@@ -149,16 +143,6 @@ def test_every_parameter_gets_a_gradient_in_a_window_without_walk_starts():
     assert [name for name, p in model.named_parameters() if p.grad is None] == []
 
 
-def test_new_world_resets_the_slot():
-    model = tiny_model()
-    obs, action, new_world = random_window()
-    out = model(obs, action, new_world, model.initial_state(3))
-    fresh = model(obs, action, torch.ones(3, dtype=torch.bool), model.initial_state(3)).logits
-    again = model(obs, action, torch.tensor([True, False, False]), out.state).logits
-    torch.testing.assert_close(again[0], fresh[0])
-    assert not torch.allclose(again[1], fresh[1])
-
-
 def test_non_negative_g_keeps_mec_and_hippocampal_firing_non_negative_through_training():
     model = tiny_model(g_min=0.0)
     assert (model.start_g() >= 0).all() and (model.g_init > 0).any()
@@ -166,10 +150,10 @@ def test_non_negative_g_keeps_mec_and_hippocampal_firing_non_negative_through_tr
     train_tiny(model, worlds, steps=5, lr=1e-2, window=10, walk_length=40, clip=2.0)
     obs, action, new_world = random_window()
     out = model(obs, action, new_world, model.initial_state(3), return_activity=True)
-    assert out.position.min() >= 0 and out.terms["g_path"].min() >= 0 and out.memory_activity.min() >= 0
-    assert out.position.max() > 0
+    assert out.mec.min() >= 0 and out.aux["g_path"].min() >= 0 and out.memory_activity.min() >= 0
+    assert out.mec.max() > 0
     signed = tiny_model()  # the port's clamp to [-1, 1]: g goes negative
-    assert signed(obs, action, new_world, signed.initial_state(3)).position.min() < 0
+    assert signed(obs, action, new_world, signed.initial_state(3)).mec.min() < 0
     with pytest.raises(ValueError, match="g_min"):
         TEMConfig(g_min=-0.5)
 
@@ -203,54 +187,53 @@ def test_transition_connects_low_to_high_frequencies_only():
         TEMConfig(generative_iterations=(1, 2, 3, 4, 5))
 
 
-def test_build_model_refuses_other_memories_and_maps_the_world():
+def test_tem_preset_builds_tem_for_the_world_and_its_schedule():
     world = make_worlds("square:4", stay_action=True)[0]
-    with pytest.raises(ValueError, match="--memory hebbian"):
-        build_model(make_config({"model": "tem", "memory": "attention"}), world)
-    with pytest.raises(ValueError, match="--model tem"):
-        build_model(make_config({"model": "temt", "memory": "hebbian"}), world)
-    model = build_model(make_config({"preset": "tem"}), world)
-    assert isinstance(model, TEM) and model.config.n_actions == 5 and model.config.stay_actions == world.stay_actions
-    config = make_config({"preset": "tem"})
-    assert train.learning_rate(0, config) == pytest.approx(9.4e-4)
-    assert train.learning_rate(4000, config) == pytest.approx(8e-5 + (9.4e-4 - 8e-5) / 2)
+    config = make_config("tem")
+    model = build_model(config.model, Task.from_world(world, 45))
+    assert isinstance(model, TEM) and model.task.n_actions == 5 and model.task.stay_actions == world.stay_actions
+    assert learning_rate(0, config) == pytest.approx(9.4e-4)
+    assert learning_rate(4000, config) == pytest.approx(8e-5 + (9.4e-4 - 8e-5) / 2)
+    slower = make_config("tem", {"lr_half_life": 8000})
+    assert learning_rate(8000, slower) == pytest.approx(learning_rate(4000, config))
 
 
 TINY_RUN = ["--model", "tem", "--memory", "hebbian", "--batch", "4", "--window", "5", "--walk-length", "15",
-            "--world", "square:3", "--n-objects", "6", "--eval-every", "0", "--eval-walk-length", "20",
-            "--eval-worlds", "2", "--final-eval-worlds", "2", "--threads", "1", "--checkpoint-every", "100"]
+            "--world", "square:3", "--n-objects", "6", "--eval-every", "0", "--eval.walk-length", "20",
+            "--eval-worlds", "2", "--eval.worlds", "2", "--threads", "1", "--checkpoint-every", "100"]
 
 
 def test_interrupted_and_resumed_tem_run_matches_uninterrupted(tmp_path, monkeypatch):
     def run(name, *args):
-        return train.main(TINY_RUN + ["--out", str(tmp_path / name), "--steps", "6", "--no-analysis", *args])
+        return train_main(TINY_RUN + ["--out", str(tmp_path / name), "--steps", "6", "--no-analysis", *args])
 
     assert run("full") == 0
-    original = train.Run.train_step
+    original = Run.train_step
 
     def interrupt_at_step_3(self):
         if self.step == 3:
             raise KeyboardInterrupt
         return original(self)
 
-    monkeypatch.setattr(train.Run, "train_step", interrupt_at_step_3)
+    monkeypatch.setattr(Run, "train_step", interrupt_at_step_3)
     assert run("cut") == 130
-    monkeypatch.setattr(train.Run, "train_step", original)
-    assert train.main(["--resume", str(tmp_path / "cut"), "--no-analysis"]) == 0
-    full, cut = (torch.load(tmp_path / n / "checkpoint.pt", weights_only=False)["model"] for n in ("full", "cut"))
+    monkeypatch.setattr(Run, "train_step", original)
+    assert train_main(["--resume", str(tmp_path / "cut"), "--no-analysis"]) == 0
+    full, cut = (torch.load(tmp_path / n / "checkpoint.pt", weights_only=True)["model"] for n in ("full", "cut"))
     assert full.keys() == cut.keys()
     for key in full:
         assert torch.equal(full[key], cut[key]), key
 
 
 def test_analysis_commands_work_on_a_tem_run(tmp_path):
-    from analysis.cli import ratemaps_run
+    from analysis.config import RatemapConfig
+    from analysis.pipeline import ratemaps_run
 
     out = tmp_path / "tem"
-    assert train.main(TINY_RUN + ["--out", str(out), "--steps", "2", "--no-analysis"]) == 0
+    assert train_main(TINY_RUN + ["--out", str(out), "--steps", "2", "--no-analysis"]) == 0
     result = subprocess.run([sys.executable, "-m", "analysis", "evaluate", str(out), "--worlds", "2", "--walk-length", "30"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "link_inference_acc" in json.loads((out / "eval.json").read_text())
-    maps = ratemaps_run(out, world="square:4", walk_length=200, n_hpc_units=8, n_shuffles=3, progress=False)
+    maps = ratemaps_run(out, RatemapConfig(world="square:4", walk_length=200, units=8, shuffles=3), progress=False)
     assert json.loads((out / "ratemaps-square-4.json").read_text())["world"] == maps["world"]

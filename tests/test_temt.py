@@ -1,4 +1,5 @@
-"""TEM-t building blocks and model: shapes, causality, path integration, retrieval, training."""
+"""TEM-t building blocks and model: path integration, retrieval, memory units, training (shapes,
+causality, slot resets and detached state of every model: tests/test_models.py)."""
 import math
 
 import numpy as np
@@ -6,20 +7,22 @@ import pytest
 import torch
 
 from envs import WalkSampler, make_worlds
-from tem.memory import AttentionMemory, make_memory
+from tem.memory import AttentionConfig, AttentionMemory, make_memory
+from tem.model import Task
 from tem.position import PositionCode
 from tem.temt import TEMt, TEMtConfig
 from tests.tiny import train_tiny
 
 SQUARE = make_worlds("square:5")[0]
 INVERSES = tuple(int(a) for a in SQUARE.inverse_actions)  # N<->S, E<->W
+TASK = Task.from_world(SQUARE, n_objects=10)
 N, E, S, W = range(4)
 
 
 def small_model(**overrides) -> TEMt:
     torch.manual_seed(0)
-    config = dict(n_objects=10, n_actions=4, inverse_actions=INVERSES, module_sizes=(8,), sensory_dim=8, key_dim=8)
-    return TEMt(TEMtConfig(**{**config, **overrides}))
+    config = dict(module_sizes=(8,), sensory_dim=8, key_dim=8)
+    return TEMt(TEMtConfig(**{**config, **overrides}), TASK)
 
 
 def random_window(B=3, T=12, n_objects=10, seed=0):
@@ -28,30 +31,23 @@ def random_window(B=3, T=12, n_objects=10, seed=0):
     return tuple(torch.as_tensor(x) for x in (batch.obs, batch.action, batch.new_world))
 
 
-def test_shapes_and_state():
+def test_attention_units_are_the_walk_steps_that_wrote_them():
+    """Column j of the activity is the memory written at walk step ``units[j]``, across windows and resets."""
     model = small_model()
-    obs, action, new_world = random_window()
-    out = model(obs, action, new_world, model.initial_state(3), return_activity=True)
-    assert out.logits.shape == (3, 12, 10)
-    assert out.position.shape == (3, 12, 8)
-    assert out.memory_activity.shape == (3, 12, 12)
-    assert out.state["position"].shape == (3, 8)
-    assert out.state["memory"]["keys"].shape == (3, 12, 8)
-
-
-@pytest.mark.parametrize("return_activity", [False, True])
-def test_prediction_at_t_ignores_observations_from_t_on(return_activity):
-    model = small_model()
-    obs, action, new_world = random_window(T=16)
-    state = model.initial_state(3)
-    reference = model(obs, action, new_world, state, return_activity).logits
-    for t in (0, 5, 15):
-        changed = obs.clone()
-        changed[:, t:] = (changed[:, t:] + 3) % 10
-        logits = model(changed, action, new_world, state, return_activity).logits
-        torch.testing.assert_close(logits[:, : t + 1], reference[:, : t + 1])
-        if t < 15:
-            assert not torch.allclose(logits[:, t + 1:], reference[:, t + 1:])
+    sampler = WalkSampler([SQUARE], 3, 6, 18, n_objects=10, seed=0, stagger=True)
+    state, steps_into_walk = model.initial_state(3), np.zeros(3, dtype=int)
+    for _ in range(7):
+        batch = sampler.next_window()
+        steps_into_walk[batch.new_world] = 0
+        obs, action, new_world = (torch.as_tensor(x) for x in (batch.obs, batch.action, batch.new_world))
+        out = model(obs, action, new_world, state, return_activity=True)
+        units = out.memory_units.numpy()
+        for b in range(3):  # the window's own memories are the last 6 columns, written at these steps
+            assert units[b, -6:].tolist() == list(range(steps_into_walk[b], steps_into_walk[b] + 6))
+            visible = out.memory_activity[b, -1].detach().numpy() > 0  # the last step reads only earlier steps of its walk
+            assert (units[b, visible] >= 0).all() and (units[b, visible] < steps_into_walk[b] + 5).all()
+        steps_into_walk += 6
+        state = model.detach_state(out.state)
 
 
 def _rotation_blocks(angles):
@@ -123,7 +119,7 @@ def test_attention_memory_reset_cap_and_empty_reads():
 
 
 def test_fused_and_explicit_attention_agree():
-    model = small_model(memory_cap=7)
+    model = small_model(memory=AttentionConfig(cap=7))
     state = model.initial_state(3)
     for seed in range(3):
         obs, action, new_world = random_window(seed=seed)
@@ -140,8 +136,8 @@ def test_bad_inputs_are_refused():
         PositionCode(4, (8,), norm="batchnorm")
     with pytest.raises(ValueError, match="module_sizes"):
         PositionCode(4, (0,))
-    with pytest.raises(ValueError, match="unknown memory"):
-        make_memory("hebbian-typo", 4, 4)
+    with pytest.raises(ValueError, match="not a memory config"):
+        make_memory("hebbian", 4, 4)
     with pytest.raises(ValueError, match="cap"):
         AttentionMemory(4, 4, cap=-1)
 
@@ -151,8 +147,7 @@ def test_tiny_training_beats_chance_on_revisits():
 
     torch.manual_seed(0)
     worlds = make_worlds("square:5")
-    model = TEMt(TEMtConfig(n_objects=10, n_actions=4, inverse_actions=INVERSES, module_sizes=(16,),
-                            sensory_dim=16, key_dim=16))
+    model = TEMt(TEMtConfig(module_sizes=(16,), sensory_dim=16, key_dim=16), TASK)
     train_tiny(model, worlds, steps=60, lr=3e-3)
     scores = evaluate(model, worlds, 8, 100, n_objects=10, window=20, seed=1)
     assert scores["node_visited_acc"] > 0.3  # chance is 0.1

@@ -2,15 +2,36 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tem.memory.base import Memory, MemoryOutput, MemoryState
+from tem.memory.base import MemoryOutput, MemoryState, WindowMemory
 
 
-class AttentionMemory(Memory):
+@dataclass(frozen=True)
+class AttentionConfig:
+    """Attention (modern Hopfield) memory: every step of the walk is one memory."""
+
+    kind: ClassVar[str] = "attention"
+    beta: float = 1.0
+    """initial inverse temperature of the memory read (learned)."""
+    log_scale: bool = True
+    """scale beta by log(1 + number of memories)."""
+    cap: int = 0
+    """keep at most this many recent memories (0: the whole walk)."""
+
+    def __post_init__(self):
+        if not self.beta > 0:
+            raise ValueError(f"attention beta must be > 0, got {self.beta!r}")
+        if self.cap < 0:
+            raise ValueError(f"memory cap must be >= 0 (0 = unlimited), got {self.cap!r}")
+
+
+class AttentionMemory(WindowMemory):
     """Every step of the walk is one memory ``(key, value)``; a read is a softmax over them.
 
     ``read_t = sum_{tau < t} softmax_tau(beta_t q_t . k_tau) v_tau``, over the memories of the same
@@ -18,27 +39,29 @@ class AttentionMemory(Memory):
     ``log_scale`` it is multiplied by ``log(1 + n)``, ``n`` the number of memories visible at step
     ``t``. Memory neurons: the attention weights, one unit per stored memory.
 
-    State: ``keys (B, M, key_dim)``, ``values (B, M, value_dim)``, ``valid (B, M)`` bool. Columns
-    are aligned in time across the batch (every slot writes once per step), so a window's
-    attention is one batched, causally masked product.
+    State: ``keys (B, M, key_dim)``, ``values (B, M, value_dim)``, ``valid (B, M)`` bool and
+    ``written (B,)`` int64, the number of steps of the current walk written so far. Columns are
+    aligned in time across the batch (every slot writes once per step), so a window's attention is
+    one batched, causally masked product, and column ``j`` of a window's activity is the memory
+    written at walk step ``written + j - M`` (``written`` as it was before the window).
     """
+
+    units = "step"
 
     def __init__(self, key_dim: int, value_dim: int, beta: float = 1.0, log_scale: bool = True, cap: int = 0):
         super().__init__()
-        if beta <= 0:
-            raise ValueError(f"beta must be > 0, got {beta!r}")
-        if cap < 0:
-            raise ValueError(f"memory cap must be >= 0 (0 = unlimited), got {cap!r}")
+        AttentionConfig(beta, log_scale, cap)  # checks the values
         self.key_dim, self.value_dim, self.log_scale, self.cap = key_dim, value_dim, log_scale, cap
         self.log_beta = nn.Parameter(torch.tensor(math.log(beta)))
 
     def initial_state(self, batch_size: int, device="cpu") -> MemoryState:
         return {"keys": torch.zeros(batch_size, 0, self.key_dim, device=device),
                 "values": torch.zeros(batch_size, 0, self.value_dim, device=device),
-                "valid": torch.zeros(batch_size, 0, dtype=torch.bool, device=device)}
+                "valid": torch.zeros(batch_size, 0, dtype=torch.bool, device=device),
+                "written": torch.zeros(batch_size, dtype=torch.long, device=device)}
 
     def reset(self, state: MemoryState, slots: torch.Tensor) -> MemoryState:
-        return {**state, "valid": state["valid"] & ~slots[:, None]}
+        return {**state, "valid": state["valid"] & ~slots[:, None], "written": state["written"] * ~slots}
 
     def mask(self, state: MemoryState, T: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Which memories each step of a window may read.
@@ -71,15 +94,24 @@ class AttentionMemory(Memory):
         if self.log_scale:
             beta = beta * torch.log1p(count)  # (B, T, 1)
         any_visible = count > 0  # a step with no memory yet reads zeros
-        weights = None
+        weights = units = None
         if return_activity:  # explicit weights, for analysis
             scores = beta * torch.bmm(query, keys.transpose(1, 2)) + bias[:, 0]  # (B, T, M + T)
             weights = torch.softmax(scores, dim=-1) * any_visible
             read = torch.bmm(weights, values)  # (B, T, value_dim)
+            units = self.column_steps(state, T)
         else:  # fused kernel
             read = F.scaled_dot_product_attention((beta * query)[:, None], keys[:, None], values[:, None],
                                                   attn_mask=bias, scale=1.0)[:, 0] * any_visible
-        return MemoryOutput(read=read, activity=weights, state=self._append(state, keys, values, T))
+        return MemoryOutput(read=read, activity=weights, units=units, state=self._append(state, keys, values, T))
+
+    @staticmethod
+    def column_steps(state: MemoryState, T: int) -> torch.Tensor:
+        """``(B, M + T)`` int64: the walk step that wrote each column of a window (-1: none)."""
+        B, M = state["valid"].shape
+        steps = state["written"][:, None] + torch.arange(-M, T, device=state["written"].device)  # (B, M + T)
+        valid = torch.cat([state["valid"], torch.ones(B, T, dtype=torch.bool, device=steps.device)], dim=1)
+        return torch.where(valid & (steps >= 0), steps, -1)
 
     def _append(self, state, keys, values, T) -> MemoryState:
         """Keep the window's memories; drop old columns no slot can read any more."""
@@ -89,4 +121,5 @@ class AttentionMemory(Memory):
         first = int(used.nonzero()[0]) if used.any() else valid.shape[1]
         if self.cap > 0:
             first = max(first, valid.shape[1] - self.cap)
-        return {"keys": keys[:, first:], "values": values[:, first:], "valid": valid[:, first:]}
+        return {"keys": keys[:, first:], "values": values[:, first:], "valid": valid[:, first:],
+                "written": state["written"] + T}

@@ -1,14 +1,18 @@
-"""The hippocampal memory interface every backend implements.
+"""The interface of TEM-t's hippocampal memories (attention, SDM): a window at a time.
 
-A memory holds, per batch slot, the key/value pairs written during the current walk. Models hand
-it a whole window at once: at step ``t`` the read uses only what was written before ``t`` (the
-pair of step ``t`` is written after it has been read), so the memory is causal by construction.
-The state is a plain dict of tensors, carried between windows by the model and saved with
-checkpoints.
+A memory holds, per batch slot, what was written during the current walk. A model hands it a whole
+window at once: at step ``t`` the read uses only what was written before ``t`` (the pair of step
+``t`` is written after it has been read), so the memory is causal by construction. The state is a
+plain dict of tensors, carried between windows by the model and saved with checkpoints.
+
+Each memory declares what its units (the hippocampal cells of rate maps) are: ``"step"`` for a
+memory that grows with the walk (a unit is the memory written at one step), ``"neuron"`` for a
+fixed population; and it names the unit of every activity column it returns.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from abc import ABC, abstractmethod
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import nn
@@ -16,42 +20,37 @@ from torch import nn
 MemoryState = dict[str, torch.Tensor]
 
 
-def map_state(fn, state):
-    """Apply ``fn`` to every tensor of a (nested dict / tuple / list) model state."""
-    if isinstance(state, torch.Tensor):
-        return fn(state)
-    if isinstance(state, dict):
-        return {key: map_state(fn, value) for key, value in state.items()}
-    if isinstance(state, (list, tuple)):
-        return type(state)(map_state(fn, value) for value in state)
-    return state
-
-
 class MemoryOutput(NamedTuple):
     """What a memory returns for a window.
 
     ``read``: ``(B, T, value_dim)`` retrieved value at each step.
-    ``activity``: ``(B, T, n_units)`` activity of the memory's neurons at each step (the units that
-    rate maps show), or None if it was not asked for.
+    ``activity``: ``(B, T, n_columns)`` activity of the memory's units at each step, or None if it
+    was not asked for. ``units``: ``(B, n_columns)`` int64, which unit each column is (the walk step
+    that wrote it, or the neuron index; -1 for an empty column), or None with ``activity``.
     ``state``: the memory state after writing the window.
     """
 
     read: torch.Tensor
     activity: torch.Tensor | None
+    units: torch.Tensor | None
     state: MemoryState
 
 
-class Memory(nn.Module):
-    """Base class: subclasses implement ``initial_state``, ``reset`` and ``forward``."""
+class WindowMemory(nn.Module, ABC):
+    """Base class of the memories TEM-t reads and writes a window at a time."""
 
+    units: ClassVar[str]
+    """``"step"`` (a growing memory) or ``"neuron"`` (a fixed population)."""
+
+    @abstractmethod
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> MemoryState:
         """An empty memory for ``batch_size`` slots."""
-        raise NotImplementedError
 
+    @abstractmethod
     def reset(self, state: MemoryState, slots: torch.Tensor) -> MemoryState:
         """Forget everything stored in the slots where ``slots`` (``(B,)`` bool) is True."""
-        raise NotImplementedError
 
+    @abstractmethod
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, state: MemoryState,
                 return_activity: bool = False) -> MemoryOutput:
         """Read with ``query`` then write ``(key, value)``, step by step over a window.
@@ -60,5 +59,3 @@ class Memory(nn.Module):
             query: ``(B, T, key_dim)``; key: ``(B, T, key_dim)``; value: ``(B, T, value_dim)``.
             state: the state before the window.
         """
-        raise NotImplementedError
-

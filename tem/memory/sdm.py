@@ -16,13 +16,15 @@ length.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from scipy.special import betainc
 from torch import nn
 
-from tem.memory.base import Memory, MemoryOutput, MemoryState
+from tem.memory.base import MemoryOutput, MemoryState, WindowMemory
 
 ACTIVATIONS = ("topk", "threshold", "binary")
 EPS = 1e-6
@@ -45,7 +47,34 @@ def expected_fraction_active(activation: str, key_dim: int, radius: float) -> fl
     return cap if c >= 0 else 1 - cap
 
 
-class SDMMemory(Memory):
+@dataclass(frozen=True)
+class SDMConfig:
+    """Sparse distributed memory: a fixed population of neurons at random addresses in key space."""
+
+    kind: ClassVar[str] = "sdm"
+    neurons: int = 4096
+    """number of neurons."""
+    activation: str = "topk"
+    """which neurons a key or query activates: topk | threshold | binary."""
+    top_k: int = 16
+    """neurons each key or query activates with activation topk."""
+    radius: float = 12.0
+    """Hamming radius d (binary; threshold: cosine >= 1 - 2 d / key_dim)."""
+    beta: float = 16.0
+    """initial beta of the active neurons' weights exp(beta (cos - 1)) (learned)."""
+    learn_addresses: bool = False
+    """train the neuron addresses (Kanerva's are fixed random)."""
+
+    def __post_init__(self):
+        if self.neurons < 1:
+            raise ValueError(f"the SDM needs at least one neuron, got neurons={self.neurons}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown SDM activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        if not self.beta > 0:
+            raise ValueError(f"SDM beta must be > 0, got {self.beta!r}")
+
+
+class SDMMemory(WindowMemory):
     """Sparse distributed memory with ``n_neurons`` fixed random addresses in key space.
 
     Activations ``a_n(x)`` (``x`` a query or key, compared by cosine with the unit addresses):
@@ -73,11 +102,16 @@ class SDMMemory(Memory):
     loop over steps). State: ``contents (B, m, value_dim)`` and ``counts (B, m)``; ``reset`` zeroes
     the slots of new walks. ``n_units = m``: the neurons are the hippocampal units of rate maps,
     and the activity is ``a(q_t)``, ``(B, T, m)``.
+
+    The addresses are drawn from ``generator`` (default: torch's global generator, which a
+    training run seeds with its seed before building the model).
     """
 
+    units = "neuron"
+
     def __init__(self, key_dim: int, value_dim: int, n_neurons: int = 4096, activation: str = "topk",
-                 top_k: int = 16, radius: float = 12.0, beta: float = 16.0, seed: int = 0,
-                 learn_addresses: bool = False):
+                 top_k: int = 16, radius: float = 12.0, beta: float = 16.0,
+                 learn_addresses: bool = False, generator: torch.Generator | None = None):
         super().__init__()
         if key_dim < 1 or value_dim < 1:
             raise ValueError(f"key_dim and value_dim must be >= 1, got {key_dim}, {value_dim}")
@@ -101,7 +135,6 @@ class SDMMemory(Memory):
                                  "increase the radius or the number of neurons, or use activation 'topk'")
         self.key_dim, self.value_dim, self.n_units = key_dim, value_dim, n_neurons
         self.activation, self.top_k, self.radius = activation, top_k, radius
-        generator = torch.Generator().manual_seed(seed)
         addresses = torch.randn(n_neurons, key_dim, generator=generator)
         if activation == "binary":
             addresses = addresses.sign()
@@ -168,8 +201,10 @@ class SDMMemory(Memory):
         denominator = (a_query @ state["counts"][..., None])[..., 0] + overlap.sum(-1)  # (B, T)
         new_state = {"contents": state["contents"] + a_key.transpose(1, 2) @ value,
                      "counts": state["counts"] + a_key.sum(1)}
+        units = torch.arange(a_query.shape[-1], device=a_query.device).expand(a_query.shape[0], -1)
         return MemoryOutput(read=numerator / (denominator[..., None] + EPS),
-                            activity=a_query if return_activity else None, state=new_state)
+                            activity=a_query if return_activity else None,
+                            units=units if return_activity else None, state=new_state)
 
     def _forward_topk(self, query, key, value, state, return_activity) -> MemoryOutput:
         """The same computation with the ``k`` active neurons gathered instead of dense ``(B, T, m)``
@@ -191,5 +226,6 @@ class SDMMemory(Memory):
         written = (wk[..., None] * value[:, :, None, :]).reshape(B, T * k, D)
         new_state = {"contents": state["contents"].scatter_add(1, flat_k[..., None].expand(-1, -1, D), written),
                      "counts": state["counts"].scatter_add(1, flat_k, wk.reshape(B, T * k))}
+        units = torch.arange(self.n_units, device=value.device).expand(B, -1) if return_activity else None
         return MemoryOutput(read=numerator / (denominator[..., None] + EPS),
-                            activity=self._scatter(iq, wq) if return_activity else None, state=new_state)
+                            activity=self._scatter(iq, wq) if return_activity else None, units=units, state=new_state)

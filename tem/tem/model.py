@@ -1,6 +1,6 @@
 """TEM, the Tolman-Eichenbaum Machine (Whittington et al., Cell 2020), with an efficient Hebbian memory.
 
-Defaults are those of the public PyTorch port (DESIGN §3.2). Per step ``t`` of a walk:
+Defaults are those of the public PyTorch port of TEM. Per step ``t`` of a walk:
 
 1. path integration ``g_path = clamp(g_{t-1} + g_{t-1} D(a_t), g_min, 1)`` (``g_min``: -1 as in the
    port, or 0 for non-negative g; learned ``g_init`` at a walk start) with uncertainty
@@ -22,30 +22,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tem.memory.base import map_state
-from tem.memory.attractor import hippocampal_activation
-from tem.memory.hebbian import HebbianMemory
-from tem.tem_modules import BlockMLP, Transition, two_hot_codes
+from tem.model import Model, ModelOutput, Task
+from tem.tem.attractor import hippocampal_activation
+from tem.tem.hebbian import HebbianMemory
+from tem.tem.modules import BlockMLP, Transition, two_hot_codes
 
 LOSS_NAMES = ("p_g", "p_x", "x_gen", "x_g", "x_p", "g", "reg_g", "reg_p")
 
 
 @dataclass(frozen=True)
 class TEMConfig:
-    """Architecture and schedules of TEM (defaults: the public PyTorch port's)."""
+    """TEM: architecture and schedules (defaults: the public PyTorch port's)."""
 
-    n_objects: int = 45
-    """number of object ids."""
-    n_actions: int = 4
-    """number of actions of the world family."""
-    stay_actions: tuple[int, ...] = ()
-    """actions that keep the agent in place (zero action vector, as the port's stand-still)."""
+    kind: ClassVar[str] = "tem"
     g_sizes: tuple[int, ...] = (30, 30, 24, 18, 18)
     """MEC units per frequency module, high frequency first."""
     g_sub_sizes: tuple[int, ...] = (10, 10, 8, 6, 6)
@@ -111,41 +106,33 @@ class TEMConfig:
             raise ValueError(f"loss_weights needs {len(LOSS_NAMES)} entries ({', '.join(LOSS_NAMES)})")
 
 
-class TEMOutput(NamedTuple):
-    """``logits (B, T, n_objects)`` predicted from path integration and memory (scored by
-    evaluation), ``position (B, T, sum(g_sizes))`` = inferred g, ``memory_activity (B, T, n_p)``
-    = inferred p (or None), the ``state`` after the window, and ``terms``: what the losses need."""
-
-    logits: torch.Tensor
-    position: torch.Tensor
-    memory_activity: torch.Tensor | None
-    state: dict
-    terms: dict
-
-
 def _ramp(step: int, steps: int) -> float:
     return min((step + 1) / steps, 1.0)
 
 
-class TEM(nn.Module):
+class TEM(Model):
     """TEM with a Hebbian hippocampus stored as vectors (see :mod:`tem.memory.hebbian`).
 
     ``self.memory`` is the generative memory (its ``n_units`` = hippocampal cells p), and
     ``self.inference_memory`` the one queried by sensation. The schedules (eta, lambda, the p->g
-    offset, the loss weights) depend on the gradient step: :meth:`losses` records it in the buffer
-    ``schedule_step``, which the next :meth:`forward` uses (so checkpoints carry it).
+    offset, the loss weights) depend on the gradient step: :meth:`forward` takes it as ``step``, or
+    uses ``trained_steps`` (evaluation). ``ModelOutput.mec`` is the inferred g, ``memory_activity``
+    the inferred p (its units are the hippocampal cells), and ``aux`` holds what the losses need.
     """
 
-    def __init__(self, config: TEMConfig):
-        super().__init__()
-        self.config = c = config
+    kind = "tem"
+    hippocampal_units = "neuron"
+    memory_kind = "hebbian"
+
+    def __init__(self, config: TEMConfig, task: Task):
+        super().__init__(config, task)
+        c = config
         n_modules = len(c.g_sizes)
         p_sizes = tuple(s * c.n_x_c for s in c.g_sub_sizes)
         self.memory = HebbianMemory(p_sizes, hierarchical=True, cap=c.memory_cap, dense_after=c.dense_after)
         self.inference_memory = HebbianMemory(p_sizes, hierarchical=False, cap=c.memory_cap, dense_after=c.dense_after)
-        self.register_buffer("schedule_step", torch.zeros((), dtype=torch.long))
         self._indices(c, p_sizes)
-        self.transition = Transition(c.n_actions, c.g_sizes, c.transition_hidden, c.stay_actions)
+        self.transition = Transition(task.n_actions, c.g_sizes, c.transition_hidden, task.stay_actions)
         self.g_init = nn.Parameter(nn.init.trunc_normal_(torch.empty(sum(c.g_sizes)), std=c.g_init_std,
                                                          a=-2 * c.g_init_std, b=2 * c.g_init_std))
         if c.g_min == 0:  # non-negative g: start from |g_init| so that no unit starts below the clamp
@@ -161,11 +148,11 @@ class TEM(nn.Module):
         self.w_p = nn.Parameter(torch.ones(n_modules))  # sensory weight per module, through a sigmoid
         self.w_x = nn.Parameter(torch.tensor(1.0))
         self.b_x = nn.Parameter(torch.zeros(c.n_x_c))
-        self.decompress = nn.Sequential(nn.Linear(c.n_x_c, 20 * c.n_x_c), nn.ELU(), nn.Linear(20 * c.n_x_c, c.n_objects))
+        self.decompress = nn.Sequential(nn.Linear(c.n_x_c, 20 * c.n_x_c), nn.ELU(), nn.Linear(20 * c.n_x_c, task.n_objects))
         for layer in (self.decompress[0], self.decompress[2]):
             nn.init.xavier_normal_(layer.weight)
             nn.init.zeros_(layer.bias)
-        self.register_buffer("two_hot", two_hot_codes(c.n_objects, c.n_x_c), persistent=False)
+        self.register_buffer("two_hot", two_hot_codes(task.n_objects, c.n_x_c), persistent=False)
 
     def _indices(self, c: TEMConfig, p_sizes: tuple[int, ...]) -> None:
         """Fixed maps between g, g_sub, x (per module) and p = flatten(g_sub (x) x) per module, in the
@@ -213,10 +200,8 @@ class TEM(nn.Module):
                 "memory": {"generative": self.memory.initial_state(batch_size, device),
                            "inference": self.inference_memory.initial_state(batch_size, device)}}
 
-    @staticmethod
-    def detach_state(state: dict) -> dict:
-        """Cut the autograd graph between truncated-BPTT windows."""
-        return map_state(torch.Tensor.detach, state)
+    def mec_modules(self) -> tuple[int, ...]:
+        return tuple(self.config.g_sizes)
 
     # ---- pieces ----
     def start_g(self) -> torch.Tensor:
@@ -251,11 +236,10 @@ class TEM(nn.Module):
         """p ``(B, P)`` -> its sum over x per g_sub unit ``(B, Gs)``."""
         return p.view(p.shape[0], -1, self.config.n_x_c).sum(-1).index_select(-1, self.gsub_rows)
 
-    def losses(self, output: TEMOutput, obs: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+    def losses(self, output: ModelOutput, obs: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         """The eight TEM losses (mean per step and walk) and ``total`` = the weighted sum over the
-        window's steps, averaged over walks (the port's). Records ``step + 1`` for the next forward."""
-        self.schedule_step.fill_(step + 1)
-        d = output.terms
+        window's steps, averaged over walks (the port's)."""
+        d = output.aux
         sq = lambda a, b: 0.5 * (a - b).pow(2).sum(-1)  # noqa: E731
         ce = lambda logits: F.cross_entropy(logits.flatten(0, 1), obs.flatten(), reduction="none")  # noqa: E731
         terms = {"p_g": sq(d["p_inf"], d["p_g_inf"]), "p_x": sq(d["p_inf"], d["p_x"]),
@@ -266,19 +250,19 @@ class TEM(nn.Module):
         out["total"] = obs.shape[1] * sum(weights[name] * out[name] for name in LOSS_NAMES)
         return out
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor, new_world: torch.Tensor, state: dict,
-                return_activity: bool = False, step: int | None = None) -> TEMOutput:
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, new_world: torch.Tensor, state: dict, *,
+                step: int | None = None, return_activity: bool = False) -> ModelOutput:
         """Run one window.
 
         Args:
             obs: ``(B, T)`` int64 object ids. action: ``(B, T)`` int64, -1 at a walk's first step.
             new_world: ``(B,)`` bool, slots whose walk starts at this window (state reset).
             state: from :meth:`initial_state` or the previous window.
-            step: gradient step for the schedules (default: the one recorded by :meth:`losses`).
+            step: gradient step for the schedules (default: ``trained_steps``).
         """
         c = self.config
         B, T = obs.shape
-        sched = self.schedule(int(self.schedule_step) if step is None else step)
+        sched = self.schedule(int(self.trained_steps) if step is None else step)
         eta, lam = sched["eta"], sched["lam"]
         reset = new_world[:, None]
         g_start = self.start_g()
@@ -289,11 +273,11 @@ class TEM(nn.Module):
         filtered, x_p = self.sensory(obs, x_prev)  # (B, T, F, n_x_c), (B, T, P)
         x_query = x_p[:, :, None]  # (B, T, 1, P)
         D = self.transition.matrices()  # (G, (A + 1) * G)
-        a_index = torch.where(action < 0, self.config.n_actions, action)  # (B, T)
+        a_index = torch.where(action < 0, self.task.n_actions, action)  # (B, T)
         starts = (action < 0).any(0).tolist()
         sigma_w, mu_mem_w, sigma_mem_w = self.sigma_path.weights(), self.mu_g_mem.weights(), self.sigma_g_mem.weights()
         sigma_init = self.logsig_g_init.exp()
-        onehot = F.one_hot(obs, c.n_objects).float()
+        onehot = F.one_hot(obs, self.task.n_objects).float()
         offset = sched["offset"] * c.p2g_offset
         generative = self.memory.window(gen_state, T, eta, lam)
         inference = self.inference_memory.window(inf_state, T, eta, lam)
@@ -332,5 +316,8 @@ class TEM(nn.Module):
         terms = {"p_inf": rec["p_inf"], "p_x": rec["p_x"], "p_g_inf": rec["p_gen"][:, :, 0], "g_inf": rec["g_inf"],
                  "g_path": rec["g_path"], "logits_p": logits[:, :, 0], "logits_g": logits[:, :, 1]}
         new_state = {"g": g_prev, "x": filtered[:, -1], "memory": memory}
-        activity = self.memory.unpad(rec["p_inf"]) if return_activity else None
-        return TEMOutput(logits[:, :, 2], rec["g_inf"], activity, new_state, terms)
+        activity = units = None
+        if return_activity:
+            activity = self.memory.unpad(rec["p_inf"])  # (B, T, n_p)
+            units = torch.arange(activity.shape[-1], device=activity.device).expand(B, -1)
+        return ModelOutput(logits[:, :, 2], rec["g_inf"], activity, units, new_state, aux=terms)

@@ -18,7 +18,7 @@ entries (``F`` modules, ``S`` = the largest module): cell ``u`` of module ``f`` 
 entries beyond a module's size are 0 (:meth:`HebbianMemory.pad`, :meth:`HebbianMemory.unpad`).
 A read is the attractor of :mod:`tem.memory.attractor` over the stored pairs in a read layout:
 the whole width at once for a fully connected memory, per module (module-major) for a
-hierarchical one. During a window, TEM reads and writes a :class:`WindowMemory`: the carried pairs
+hierarchical one. During a window, TEM reads and writes a :class:`HebbianWindow`: the carried pairs
 and the window's pairs in one preallocated buffer, so a step's read copies nothing.
 
 State (carried between windows, detached): ``keys, values (B, F, M, S)`` and ``strength (B, M)``,
@@ -31,14 +31,16 @@ from __future__ import annotations
 
 import torch
 
-from tem.memory.attractor import FlatAttractor, ModularAttractor, Part
-from tem.memory.base import Memory, MemoryOutput, MemoryState
+from torch import nn
+
+from tem.memory.base import MemoryState
+from tem.tem.attractor import FlatAttractor, ModularAttractor, Part
 
 FORGOTTEN = 1e-12
 """Stored weights below this are set to 0 (they would decay into denormal floats)."""
 
 
-class HebbianMemory(Memory):
+class HebbianMemory(nn.Module):
     """A walk's Hebbian memory stored as weighted (key, value) vectors, read with scalar products.
 
     Args:
@@ -140,9 +142,9 @@ class HebbianMemory(Memory):
             return ModularAttractor.apply(query, self.from_to, kappa, counts, dense, dense_scale, *part, n_fixed, *sources)
         return FlatAttractor.apply(query, self.module_width, kappa, counts, dense, dense_scale, *part, n_fixed, *sources)
 
-    def window(self, state: MemoryState, steps: int, eta: float, lam: float) -> "WindowMemory":
-        """The :class:`WindowMemory` that a window of ``steps`` steps reads and writes."""
-        return WindowMemory(self, state, steps, eta, lam)
+    def window(self, state: MemoryState, steps: int, eta: float, lam: float) -> "HebbianWindow":
+        """The :class:`HebbianWindow` that a window of ``steps`` steps reads and writes."""
+        return HebbianWindow(self, state, steps, eta, lam)
 
     def append(self, state: MemoryState, keys: torch.Tensor, values: torch.Tensor, weights: torch.Tensor,
                decay: float) -> MemoryState:
@@ -182,12 +184,8 @@ class HebbianMemory(Memory):
             M = M + state["dense"]
         return M.clamp(-1, 1) if clamp else M
 
-    def forward(self, query, key, value, state, return_activity=False) -> MemoryOutput:
-        raise NotImplementedError("HebbianMemory is read step by step by TEM (tem.tem.TEM): use window "
-                                  "(read / write), or attractor / append; it has no one-shot window read for TEM-t")
 
-
-class WindowMemory:
+class HebbianWindow:
     """A :class:`HebbianMemory` during one window of TEM's step loop: read, then write, once per step.
 
     It holds the carried pairs and, as they are written, the window's pairs in one buffer in the read

@@ -1,7 +1,8 @@
-"""The analysis commands: ``python -m analysis evaluate DIR`` and ``python -m analysis ratemaps DIR``.
+"""The analysis of a run directory: zero-shot evaluation and rate maps, with their files and figures.
 
-Each reads a run directory written by ``train.py`` and writes its JSON, CSV and PNG files back
-into it. ``train.py`` calls both at the end of a run.
+:func:`evaluate_run` and :func:`ratemaps_run` read a run directory written by ``train.py`` (the
+model through :func:`tem.load_model`) and write their JSON, CSV and PNG files back into it; the
+command line (``python -m analysis``) and ``train.py``'s end-of-run analysis both call them.
 """
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from analysis import scores as spatial
+from analysis.config import EvalConfig, RatemapConfig
 from analysis.evaluate import EVAL_SEED_OFFSET, accuracy_curves, run_walks, score_walks
-from analysis.place_cells import PLACE_METHOD, place_cell_scores
+from analysis.gridness import fraction_above, score_units
+from analysis.maps import autocorrelogram, default_bin_size, rasterise
+from analysis.place import PLACE_METHOD, place_cell_scores
 from analysis.plots import plot_accuracy_vs_visited, plot_cell_summary, plot_images, plot_node_maps
 from analysis.ratemaps import mec_modules, record_rate_maps
 from analysis.remapping import remapping_scores, plot_remapping
 from envs import GRID_KINDS, make_worlds
-from tem.run import load_model, save_json
+from tem.checkpoint import load_checkpoint, restore_model, save_json
 
 RATEMAP_SIDE = 20
 MIN_GRIDNESS = 0.3  # a grid cell: s60 above this and above its shuffle threshold
@@ -31,32 +34,41 @@ def _slug(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", spec).strip("-")
 
 
-def _worlds_for(spec: str, checkpoint: dict):
+def load_run(run_dir, device: str = "cpu"):
+    """``(model, checkpoint)`` of a run directory: the trained model in eval mode and its checkpoint
+    (``checkpoint["config"]``: the run's config as a plain dict)."""
+    checkpoint = load_checkpoint(run_dir)
+    return restore_model(checkpoint).to(device).eval(), checkpoint
+
+
+def _worlds_for(spec: str, model):
     """The worlds of ``spec``, refused when their actions differ from the model's."""
     worlds = make_worlds(spec)
-    if list(worlds[0].action_names) != list(checkpoint["action_names"]):
+    if tuple(worlds[0].action_names) != model.task.action_names:
         raise ValueError(f"world {spec!r} has actions {list(worlds[0].action_names)} but the model was trained "
-                         f"with {checkpoint['action_names']}; evaluate it on a family with the same actions")
+                         f"with {list(model.task.action_names)}; use a family with the same actions")
     return worlds
 
 
-def evaluate_run(run_dir, *, world: str | None = None, n_worlds: int = 50, walk_length: int = 1000,
-                 seed: int | None = None, device: str = "cpu", window: int = 100, progress: bool = True) -> dict:
-    """Zero-shot evaluation of the model in ``run_dir`` on ``n_worlds`` fresh worlds of ``world``
-    (default: its training family). Writes ``eval[-WORLD].json``, ``accuracy_vs_visited[-WORLD].csv``
-    and ``.png``; returns the summary dict."""
+def evaluate_run(run_dir, settings: EvalConfig = EvalConfig(), *, device: str = "cpu", window: int = 100,
+                 progress: bool = True) -> dict:
+    """Zero-shot evaluation of the model in ``run_dir`` on ``settings.worlds`` fresh worlds of
+    ``settings.world`` (default: its training family). Writes ``eval[-WORLD].json``,
+    ``accuracy_vs_visited[-WORLD].csv`` and ``.png``; returns the summary dict."""
     run_dir = Path(run_dir)
-    model, config, checkpoint = load_model(run_dir, device)
-    spec = world or config.world
-    worlds = _worlds_for(spec, checkpoint)
-    seed = config.seed + EVAL_SEED_OFFSET if seed is None else seed
-    walks = run_walks(model, worlds, n_worlds, walk_length, n_objects=config.n_objects, window=window,
+    model, checkpoint = load_run(run_dir, device)
+    config, n_objects = checkpoint["config"], model.task.n_objects
+    spec = settings.world or config["data"]["world"]
+    worlds = _worlds_for(spec, model)
+    seed = config["run"]["seed"] + EVAL_SEED_OFFSET if settings.seed is None else settings.seed
+    walks = run_walks(model, worlds, settings.worlds, settings.walk_length, n_objects=n_objects, window=window,
                       seed=seed, device=device, progress=progress)
-    summary = score_walks(walks, worlds[0].n_actions, config.n_objects)
-    summary.update(world=spec, n_worlds=n_worlds, walk_length=walk_length, seed=seed, step=checkpoint["step"])
-    suffix = "" if world is None else "-" + _slug(spec)
+    summary = score_walks(walks, worlds[0].n_actions, n_objects)
+    summary.update(world=spec, n_worlds=settings.worlds, walk_length=settings.walk_length, seed=seed,
+                   step=checkpoint["step"])
+    suffix = "-" + _slug(spec) if settings.world else ""
     save_json(run_dir / f"eval{suffix}.json", summary)
-    curves = accuracy_curves(walks, worlds, config.n_objects)
+    curves = accuracy_curves(walks, worlds, n_objects)
     keys = ("visited_fraction", "count", "model", "node_agent", "edge_agent")
     with open(run_dir / f"accuracy_vs_visited{suffix}.csv", "w", newline="") as f:
         writer = csv.writer(f)
@@ -75,33 +87,36 @@ def default_ratemap_world(spec: str) -> str:
     return spec
 
 
-def ratemaps_run(run_dir, *, world: str | None = None, walk_length: int | None = None, n_hpc_units: int = 32,
-                 n_shuffles: int = 100, seed: int = 0, device: str = "cpu", progress: bool = True) -> dict:
-    """Rate maps, spatial scores and remapping of the model in ``run_dir``.
+def ratemaps_run(run_dir, settings: RatemapConfig = RatemapConfig(), *, device: str = "cpu",
+                 progress: bool = True) -> dict:
+    """Rate maps, spatial scores and remapping of the model in ``run_dir`` on ``settings.world``
+    (default: the run's own rate-map world).
 
     Writes ``ratemaps.json`` (per-unit scores, fractions, methods), ``ratemaps_mec.png``,
     ``ratemaps_hpc.png``, ``autocorrelograms_mec.png``, ``cells_mec.png``, ``cells_hpc.png`` and
-    ``remapping.png``; each name ends in ``-WORLD`` when ``world`` is not the run's own rate-map
+    ``remapping.png``; each name ends in ``-WORLD`` when the world is not the run's own rate-map
     world, so that maps on another world never overwrite the run's.
     """
     run_dir = Path(run_dir)
     start = time.perf_counter()
-    model, config, checkpoint = load_model(run_dir, device)
-    own = config.ratemap_world or default_ratemap_world(config.world)
-    spec = world or own
+    model, checkpoint = load_run(run_dir, device)
+    config, n_objects = checkpoint["config"], model.task.n_objects
+    own = config["ratemaps"]["world"] or default_ratemap_world(config["data"]["world"])
+    spec = settings.world or own
     suffix = "" if spec == own else "-" + _slug(spec)
-    target = max(_worlds_for(spec, checkpoint), key=lambda w: w.n_nodes)
-    walk_length = walk_length or 50 * target.n_nodes  # ~25 visits per node in the second half
-    kwargs = dict(n_objects=config.n_objects, n_hpc_units=n_hpc_units, device=device, progress=progress)
-    maps = record_rate_maps(model, target, walk_length, seed=seed, **kwargs)
-    other = record_rate_maps(model, target, walk_length, seed=seed + 1, **kwargs)
+    target = max(_worlds_for(spec, model), key=lambda w: w.n_nodes)
+    walk_length = settings.walk_length or 50 * target.n_nodes  # ~25 visits per node in the second half
+    kwargs = dict(n_objects=n_objects, n_hpc_units=settings.units, device=device, progress=progress)
+    maps = record_rate_maps(model, target, walk_length, seed=settings.seed, **kwargs)
+    other = record_rate_maps(model, target, walk_length, seed=settings.seed + 1, **kwargs)
     result = {"world": target.name, "walk_length": walk_length, "n_mec_units": len(maps.mec),
-              "n_hpc_units": len(maps.hippocampus), "memory": config.memory}
-    is_grid_world = target.family.split("+")[0] in ("square", "hex")
+              "n_hpc_units": len(maps.hippocampus), "model": model.kind, "hpc_unit_kind": model.hippocampal_units,
+              "memory": model.memory_kind}
+    is_grid_world = target.lattice is not None
     modules = mec_modules(model)
     if is_grid_world:
-        result.update(_score_maps(maps, target, n_shuffles, seed, progress))
-        result.update(_module_summary(result["mec_units"], modules, spatial.default_bin_size(target.positions)))
+        result.update(_score_maps(maps, target, settings.shuffles, settings.seed, progress))
+        result.update(_module_summary(result["mec_units"], modules, default_bin_size(target.positions)))
     else:
         result["note"] = "grid and place scores need a square or hexagonal world; maps only"
     result["remapping"] = remapping_scores(maps, other, target)
@@ -112,15 +127,15 @@ def ratemaps_run(run_dir, *, world: str | None = None, walk_length: int | None =
 
 
 def _score_maps(maps, world, n_shuffles: int, seed: int, progress: bool) -> dict:
-    grid = spatial.score_units(maps.mec, kind="grid", positions=world.positions, n_shuffles=n_shuffles,
-                               progress=progress, rng=seed)  # shuffles permute node values
+    grid = score_units(maps.mec, positions=world.positions, n_shuffles=n_shuffles,
+                       progress=progress, rng=seed)  # shuffles permute node values
     place = place_cell_scores(maps.hpc_trace, maps.nodes, world, n_shuffles=n_shuffles, rng=seed + 1)
     keep = ("s60", "s90", "s60_threshold", "s90_threshold", "spacing", "orientation", "is_grid")
     return {
         "grid_method": grid[0]["method"], "grid_params": grid[0]["params"],
         "place_method": PLACE_METHOD, "place_params": {"n_shuffles": n_shuffles, "percentile": 95},
-        "mec_fraction_grid": spatial.fraction_above(grid, "s60", "s60_threshold"),
-        "mec_fraction_square_grid": spatial.fraction_above(grid, "s90", "s90_threshold"),
+        "mec_fraction_grid": fraction_above(grid, "s60", "s60_threshold"),
+        "mec_fraction_square_grid": fraction_above(grid, "s90", "s90_threshold"),
         "hpc_fraction_place": float(np.mean([p["is_place"] for p in place])),
         "mec_units": [{k: _plain(g[k]) for k in keep} for g in grid],
         "hpc_units": [{k: _plain(p[k]) for k in ("spatial_information", "spatial_information_threshold",
@@ -136,7 +151,7 @@ def _plot_best_cells(run_dir: Path, maps, world, result: dict, modules: np.ndarr
     mec, hpc = result["mec_units"], result["hpc_units"]
     s60 = np.array([-np.inf if u["s60"] is None else u["s60"] for u in mec])
     best = np.argsort(-s60, kind="stable")[:n]
-    grid, spacing = _grid_cells(mec, spatial.default_bin_size(world.positions))
+    grid, spacing = _grid_cells(mec, default_bin_size(world.positions))
     fig, _ = plot_cell_summary(
         maps.mec[best], [mec_autocorrelograms[i] for i in best], world, spacing[grid], modules[grid],
         titles=[f"unit {i} (m{modules[i]}) s60 {_fmt(mec[i]['s60'])}" for i in best],
@@ -150,7 +165,7 @@ def _plot_best_cells(run_dir: Path, maps, world, result: dict, modules: np.ndarr
     visited = np.isfinite(maps.hippocampus).any(axis=0).sum()
     field_size = np.array([u["field_fraction"] * visited for u in hpc])
     fig, _ = plot_cell_summary(
-        maps.hippocampus[best], [spatial.autocorrelogram(spatial.rasterise(maps.hippocampus[i], world.positions))
+        maps.hippocampus[best], [autocorrelogram(rasterise(maps.hippocampus[i], world.positions))
                                  for i in best], world, field_size[place],
         titles=[f"unit {i}: {_fmt(hpc[i]['spatial_information'])} bits, {hpc[i]['n_fields']} "
                 f"field{'' if hpc[i]['n_fields'] == 1 else 's'}" for i in best],
@@ -212,7 +227,7 @@ def _plot_maps(run_dir: Path, maps, other, world, result: dict, modules: np.ndar
         fig, _ = plot_node_maps(values, world, titles=titles, suptitle=f"{label} on {world.name}")
         _save(fig, run_dir / f"ratemaps_{name}{suffix}.png")
     if "mec_units" in result:
-        images = [spatial.autocorrelogram(spatial.rasterise(m, world.positions)) for m in maps.mec]
+        images = [autocorrelogram(rasterise(m, world.positions)) for m in maps.mec]
         fig, _ = plot_images(images, titles=mec_titles,
                              suptitle=f"autocorrelograms of MEC units ({world.name})")
         _save(fig, run_dir / f"autocorrelograms_mec{suffix}.png")

@@ -1,0 +1,173 @@
+"""A training run: its model, optimiser, walk sampler and carried state, and its checkpoints.
+
+Everything a run writes is in its directory ``config.run.out``: ``checkpoint.pt`` (rank 0; other
+ranks write their walks' state to ``rank{r}.pt`` beside it), ``config.json``, metrics and figures.
+Checkpoints hold tensors and plain values only (:mod:`tem.checkpoint`).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from envs import WalkPolicy, WalkSampler, make_worlds
+from tem.checkpoint import build_model, load_checkpoint, load_plain, model_record, save_checkpoint
+from tem.model import Task, map_state
+from tem.training.config import Config, make_config
+from tem.training.distributed import RANK_SEED_STRIDE, all_finite, init_distributed, shutdown
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use --device cpu")
+    return torch.device(name)
+
+
+def learning_rate(step: int, config) -> float:
+    """The learning rate at ``step`` of a run with ``config``: linear warm-up, then cosine decay to
+    ``min_lr_ratio * lr`` at the last step; or ``lr_min + (lr - lr_min) 0.5^(step / lr_half_life)``."""
+    optim, steps = config.optim, config.run.steps
+    low = optim.min_lr_ratio * optim.lr
+    if optim.lr_schedule == "exponential":
+        return low + (optim.lr - low) * 0.5 ** (step / optim.lr_half_life)
+    if step < optim.warmup:
+        return optim.lr * (step + 1) / optim.warmup
+    progress = min(1.0, (step - optim.warmup) / max(1, steps - optim.warmup))
+    return optim.lr * (optim.min_lr_ratio + (1 - optim.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def to_tensors(batch, device) -> tuple[torch.Tensor, ...]:
+    """``(obs, action, new_world)`` of a sampler batch as tensors on ``device``."""
+    return tuple(torch.as_tensor(x, device=device) for x in (batch.obs, batch.action, batch.new_world))
+
+
+def _sampler_to_plain(state: dict) -> dict:
+    return {key: torch.from_numpy(value.copy()) if isinstance(value, np.ndarray) else value
+            for key, value in state.items()}
+
+
+def _sampler_from_plain(state: dict) -> dict:
+    return {key: value.numpy() if isinstance(value, torch.Tensor) else value for key, value in state.items()}
+
+
+class Run:
+    """The state of a training run: model, optimiser, sampler and the model's carried state."""
+
+    def __init__(self, config: Config, checkpoint: dict | None = None):
+        self.config = config
+        self.dir = Path(config.run.out)
+        self.dist = init_distributed(config.run.device)
+        self.device = resolve_device(config.run.device)
+        if self.device.type == "cuda" and self.dist.enabled:
+            self.device = torch.device("cuda", self.dist.local_rank)
+        if config.run.threads:
+            torch.set_num_threads(config.run.threads)
+        self.worlds = make_worlds(config.data.world)
+        torch.manual_seed(config.run.seed)  # the same initial weights (and SDM addresses) on every rank
+        self.model = build_model(config.model, Task.from_world(self.worlds[0], config.data.n_objects)).to(self.device)
+        self.net = self.model  # what the forward pass goes through: DDP-wrapped when distributed
+        if self.dist.enabled:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.optim.lr)
+        data = config.data
+        self.sampler = WalkSampler(self.worlds, data.batch, data.window, data.walk_length, n_objects=data.n_objects,
+                                   seed=config.run.seed + self.dist.rank * RANK_SEED_STRIDE,
+                                   policy=WalkPolicy(data.persistence, data.approach))
+        self.state = self.model.initial_state(data.batch, self.device)
+        self.step, self.train_seconds, self.running = 0, 0.0, {"loss": float("nan"), "acc": float("nan")}
+        if checkpoint is not None:
+            self.load(checkpoint)
+
+    @classmethod
+    def start(cls, overrides: Mapping | None = None) -> "Run":
+        """A new run from a preset and overrides (see :func:`tem.training.config.make_config`)."""
+        return cls(make_config(overrides=overrides))
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, overrides: Mapping | None = None) -> "Run":
+        """The run saved in ``run_dir``, with ``overrides`` (e.g. more ``steps``) applied."""
+        checkpoint = load_checkpoint(run_dir)
+        base = Config.from_dict(checkpoint["config"])
+        overrides = dict(overrides or {})
+        for key, saved in (("model", base.model.kind), ("memory", base.memory), ("world", base.data.world)):
+            if overrides.get(key) is not None and overrides[key] != saved:
+                raise ValueError(f"checkpoint in {run_dir} was trained with {key} {saved!r}, not {overrides[key]!r}")
+        if overrides.pop("preset", None) not in (None, base.preset):
+            raise ValueError(f"checkpoint in {run_dir} was trained from preset {base.preset!r}; a resumed run "
+                             "keeps its config (override single fields instead)")
+        overrides["out"] = overrides.get("out") or str(run_dir)
+        return cls(make_config(overrides=overrides, base=base), checkpoint)
+
+    def rank_state(self) -> dict:
+        """What differs between ranks: this rank's walks and the model state carried along them."""
+        return {"step": self.step, "sampler": _sampler_to_plain(self.sampler.state_dict()),
+                "carried_state": self.state}
+
+    def checkpoint(self) -> dict:
+        return {**model_record(self.model), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "config": self.config.to_dict(), **self.rank_state(), "world_size": self.dist.world_size,
+                "torch_rng": torch.get_rng_state(), "train_seconds": self.train_seconds, "running": self.running}
+
+    def save(self) -> None:
+        """Rank 0 writes the checkpoint; other ranks write their own walks' state beside it."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if self.dist.is_main:
+            save_checkpoint(self.dir / "checkpoint.pt", self.checkpoint())
+        else:
+            save_checkpoint(self.dir / f"rank{self.dist.rank}.pt", self.rank_state())
+
+    def load(self, checkpoint: dict) -> None:
+        task = model_record(self.model)["task"]
+        if checkpoint["task"]["action_names"] != task["action_names"]:
+            raise ValueError(f"checkpoint actions {checkpoint['task']['action_names']} do not match world "
+                             f"{self.config.data.world!r} ({task['action_names']})")
+        if checkpoint.get("world_size", 1) != self.dist.world_size:
+            raise ValueError(f"checkpoint was written by {checkpoint.get('world_size', 1)} processes; "
+                             f"resume it with the same number (now {self.dist.world_size})")
+        if not self.dist.is_main:
+            checkpoint = {**checkpoint, **load_plain(self.dir / f"rank{self.dist.rank}.pt")}
+        try:
+            self.model.load_state_dict(checkpoint["model"])
+        except RuntimeError as error:
+            raise ValueError(f"checkpoint weights do not fit this model: {error}") from None
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.sampler.load_state_dict(_sampler_from_plain(checkpoint["sampler"]))
+        self.state = map_state(lambda tensor: tensor.to(self.device), checkpoint["carried_state"])
+        torch.set_rng_state(checkpoint["torch_rng"])
+        self.step, self.train_seconds = checkpoint["step"], checkpoint["train_seconds"]
+        self.running = dict(checkpoint["running"])
+
+    def train_step(self) -> dict[str, float]:
+        """One gradient step on the next window; returns the named losses."""
+        obs, action, new_world = to_tensors(self.sampler.next_window(), self.device)
+        out = self.net(obs, action, new_world, self.state, step=self.step)
+        losses = self.model.losses(out, obs, self.step)
+        loss = losses["total"]
+        if not all_finite(loss, self.dist):
+            raise FloatingPointError(f"loss became {loss.item()} at step {self.step + 1}")
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.step, self.config)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.optim.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
+        self.optimizer.step()
+        self.state = self.model.detach_state(out.state)
+        self.step += 1
+        self.model.trained_steps.fill_(self.step)
+        accuracy = (out.logits.argmax(-1) == obs).float().mean().item()
+        for key, value in (("loss", loss.item()), ("acc", accuracy)):
+            old = self.running[key]
+            self.running[key] = value if math.isnan(old) else 0.95 * old + 0.05 * value
+        return {name: value.item() for name, value in losses.items()}
+
+    def close(self) -> None:
+        """Leave the process group (torchrun); the model is released first (DDP holds the group)."""
+        info, self.net = self.dist, None
+        shutdown(info)
