@@ -122,12 +122,13 @@ def add_flags(parser: argparse.ArgumentParser, cls, prefix: str, *, bare: bool, 
         hint = hints[f.name]
         if config_classes(hint):
             continue
-        names = ([f"--{prefix}.{flag(f.name)}"] if dotted else []) + ([f"--{flag(f.name)}"] if bare else [])
+        names = ([f"--{flag(f.name)}"] if bare else []) + ([f"--{prefix}.{flag(f.name)}"] if dotted else [])
         dest = f"{prefix}.{f.name}"
         default = defaults[f.name]
         text = docs.get(f.name, "")
         if default is not dataclasses.MISSING:
-            text += f" (default: {','.join(map(str, default)) if isinstance(default, tuple) else default})"
+            shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+            text += f" (default: {shown})" if shown != "" else " (default: empty)"
         if hint is bool:
             group.add_argument(*names, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:

@@ -1,5 +1,6 @@
 """Fixtures shared by the test modules."""
 import pytest
+import torch
 
 from tem.tem import attractor
 
@@ -12,3 +13,12 @@ def implementation(request, monkeypatch):
     if request.param == "pytorch":
         monkeypatch.setattr(attractor, "_use_kernel", lambda query: False)
     return request.param
+
+
+@pytest.fixture
+def one_thread():
+    """TEM runs many small sequential ops: one thread avoids OpenMP stalls on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -33,12 +33,7 @@ def model(request) -> Model:
     return build_model(CONFIGS[request.param], TASK)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def window(T=T, seed=0, walk=None):
@@ -120,3 +115,14 @@ def test_losses_are_named_and_mutate_nothing(model):
     losses["total"].backward()
     assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
     torch.testing.assert_close(model(obs, action, new_world, state, step=3).logits, out.logits)
+
+
+def test_the_models_import_neither_the_worlds_nor_the_analysis():
+    import subprocess
+    import sys
+
+    code = ("import sys, tem, tem.memory, tem.tem, tem.temt, tem.checkpoint; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('envs', 'analysis') or m == 'tem.training'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

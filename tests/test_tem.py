@@ -29,13 +29,7 @@ TINY = dict(g_sizes=(6, 6), g_sub_sizes=(3, 3), frequencies=(0.99, 0.3), n_x_c=5
             inference_iterations=(3, 3), generative_iterations=(3, 2), eta_ramp=1, lambda_ramp=1)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """TEM runs many small sequential ops: one thread avoids OpenMP stalls on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model(**overrides) -> TEM:

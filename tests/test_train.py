@@ -254,3 +254,15 @@ def test_the_wheel_installs_no_top_level_train_module():
     assert "py-modules" not in project["tool"]["setuptools"]
     assert project["project"]["scripts"] == {"tem-train": "tem.training.cli:main", "tem-analysis": "analysis.__main__:main"}
     assert all(not dep.startswith("ninja") for dep in project["project"]["dependencies"])
+
+
+def test_train_from_python_returns_the_trained_run(tmp_path):
+    import tem
+
+    config = make_config("quick", {"batch": 4, "window": 8, "walk_length": 24, "world": "square:4", "n_objects": 6,
+                                   "temt.module_sizes": (8,), "temt.sensory_dim": 8, "temt.key_dim": 8, "steps": 3,
+                                   "eval_every": 0, "analysis": False, "threads": 1, "out": str(tmp_path / "nb")})
+    run = tem.train(config)
+    assert run.step == 3 and int(run.model.trained_steps) == 3 and (tmp_path / "nb" / "checkpoint.pt").exists()
+    again = tem.train(Run.resume(tmp_path / "nb", {"steps": 5}))
+    assert again.step == 5
