@@ -22,7 +22,7 @@ from analysis.place import PLACE_METHOD, place_cell_scores
 from analysis.plots import plot_accuracy_vs_visited, plot_cell_summary, plot_images, plot_node_maps
 from analysis.ratemaps import mec_modules, record_rate_maps
 from analysis.remapping import remapping_scores, plot_remapping
-from envs import GRID_KINDS, make_worlds
+from envs import make_worlds
 from tem.checkpoint import load_checkpoint, restore_model, save_json
 
 RATEMAP_SIDE = 20
@@ -80,9 +80,10 @@ def evaluate_run(run_dir, settings: EvalConfig = EvalConfig(), *, device: str = 
 
 
 def default_ratemap_world(spec: str) -> str:
-    """A larger world of the training kind for rate maps (grids: 20x20); else the largest."""
+    """A larger world of the training kind for rate maps (lattice worlds: 20x20); else the family itself
+    (its largest world is mapped)."""
     kind = spec.partition(":")[0]
-    if kind in GRID_KINDS:
+    if make_worlds(spec)[0].lattice is not None:
         return f"{kind}:{RATEMAP_SIDE}"
     return spec
 
