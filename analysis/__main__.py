@@ -19,7 +19,8 @@ from analysis.config import EvalConfig, RatemapConfig
 from tem.configuration import add_flags
 
 SETTINGS = {"evaluate": ("eval", EvalConfig), "ratemaps": ("ratemaps", RatemapConfig)}
-PRINTED = {"evaluate": ("world", "link_inference_acc", "first_visit_acc", "node_visited_acc",
+PRINTED = {"evaluate": ("world", "link_inference_acc", "ideal_observer_acc", "ideal_observer_note",
+                        "link_inference_by_action", "first_visit_acc", "node_visited_acc",
                         "node_visited_agent_acc", "edge_visited_agent_acc"),
            "ratemaps": ("world", "mec_fraction_grid", "mec_fraction_square_grid", "mec_fraction_grid_cells",
                         "mec_distinct_spacing_modules", "mec_modules", "hpc_fraction_place", "remapping", "seconds")}

@@ -7,7 +7,8 @@ import numpy as np
 import torch
 from tqdm import trange
 
-from analysis.metrics import fraction_visited, masked_mean, visit_masks
+from analysis.ideal import IdealObserver
+from analysis.metrics import by_action, fraction_visited, masked_mean, visit_masks
 from envs import WalkPolicy, WalkSampler, World
 
 EVAL_SEED_OFFSET = 1_000_003
@@ -44,37 +45,60 @@ def run_walks(model, worlds: list[World], n_walks: int, walk_length: int, *, n_o
     return Walks(obs, action, node, correct, batch.world)
 
 
-def score_walks(walks: Walks, n_actions: int, n_objects: int) -> dict[str, float]:
-    """Accuracies of the model and of the node- and edge-visited agents."""
+def score_walks(walks: Walks, n_actions: int, n_objects: int, *, action_names=None,
+                ideal: IdealObserver | None = None) -> dict:
+    """Accuracies of the model and of the node- and edge-visited agents on ``walks`` (each ``(B, T)``).
+
+    ``link_inference_by_action``: ``{action name: {"acc", "steps"}}``, the model on link-inference
+    steps taken with each action (``action_names`` default to the action ids as strings). With
+    ``ideal`` (from :func:`analysis.ideal.ideal_observer` on the same walks) also
+    ``ideal_observer_acc`` on link-inference steps (None, with ``ideal_observer_note``, when it was
+    skipped), ``ideal_observer_by_action`` and ``ideal_observer_hypotheses``.
+    """
     masks = visit_masks(walks.node, walks.action, n_actions)
+    link = masks["link_inference"]
+    names = [str(a) for a in range(n_actions)] if action_names is None else list(action_names)
     chance = 1.0 / n_objects
     node_agent = np.where(masks["node_visited"], 1.0, chance)
     edge_agent = np.where(masks["edge_visited"], 1.0, chance)
     everything = np.ones_like(walks.correct, dtype=bool)
-    return {
+    scores = {
         "accuracy": masked_mean(walks.correct, everything),
-        "link_inference_acc": masked_mean(walks.correct, masks["link_inference"]),
+        "link_inference_acc": masked_mean(walks.correct, link),
         "node_visited_acc": masked_mean(walks.correct, masks["node_visited"]),
         "first_visit_acc": masked_mean(walks.correct, masks["first_visit"]),
         "node_visited_agent_acc": masked_mean(node_agent, everything),
         "edge_visited_agent_acc": masked_mean(edge_agent, everything),
-        "link_inference_steps": int(masks["link_inference"].sum()),
+        "link_inference_steps": int(link.sum()),
         "chance": chance,
+        "link_inference_by_action": by_action(walks.correct, walks.action, link, names),
     }
+    if ideal is not None:
+        scores["ideal_observer_hypotheses"] = ideal.hypotheses
+        if ideal.correct is None:
+            scores.update(ideal_observer_acc=None, ideal_observer_note=ideal.note)
+        else:
+            scores["ideal_observer_acc"] = masked_mean(ideal.correct, link)
+            scores["ideal_observer_by_action"] = by_action(ideal.correct, walks.action, link, names)
+    return scores
 
 
-def accuracy_curves(walks: Walks, worlds: list[World], n_objects: int, bins: int = 20) -> dict[str, np.ndarray]:
+def accuracy_curves(walks: Walks, worlds: list[World], n_objects: int, bins: int = 20, *,
+                    ideal: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The TEM figure's data: accuracy of the model and of the node- and edge-visited agents
     against the fraction of the world's nodes visited so far (``bins`` equal bins of [0, 1]), and
     against the step index. Returns 1D arrays keyed ``visited_fraction``, ``model``,
     ``node_agent``, ``edge_agent``, ``count`` (per bin) and ``step_model``, ``step_node_agent``,
-    ``step_edge_agent`` (per step)."""
+    ``step_edge_agent`` (per step); given the ideal observer's per-step expected correctness
+    ``ideal (B, T)``, also ``ideal`` and ``step_ideal``."""
     masks = visit_masks(walks.node, walks.action, worlds[0].n_actions)
     n_nodes = np.array([w.n_nodes for w in worlds])[walks.world]
     fraction = fraction_visited(walks.node, n_nodes)
     chance = 1.0 / n_objects
     series = {"model": walks.correct.astype(float), "node_agent": np.where(masks["node_visited"], 1.0, chance),
               "edge_agent": np.where(masks["edge_visited"], 1.0, chance)}
+    if ideal is not None:
+        series["ideal"] = np.asarray(ideal, dtype=float)
     which = np.minimum((fraction * bins).astype(int), bins - 1).ravel()
     count = np.bincount(which, minlength=bins)
     curves = {"visited_fraction": (np.arange(bins) + 0.5) / bins, "count": count}
@@ -90,4 +114,4 @@ def evaluate(model, worlds: list[World], n_walks: int, walk_length: int, *, n_ob
     """Run and score ``n_walks`` walks of ``walk_length`` steps in fresh worlds."""
     walks = run_walks(model, worlds, n_walks, walk_length, n_objects=n_objects, window=window,
                       seed=seed, device=device)
-    return score_walks(walks, worlds[0].n_actions, n_objects)
+    return score_walks(walks, worlds[0].n_actions, n_objects, action_names=worlds[0].action_names)

@@ -47,3 +47,15 @@ def fraction_visited(node: np.ndarray, n_nodes: np.ndarray) -> np.ndarray:
     first_visit = ~_seen_before(node)
     before = np.cumsum(first_visit, axis=1) - first_visit  # distinct nodes seen at earlier steps
     return before / np.asarray(n_nodes)[:, None]
+
+
+def by_action(values: np.ndarray, action: np.ndarray, mask: np.ndarray,
+              action_names) -> dict[str, dict]:
+    """Mean of ``values (B, T)`` where ``mask (B, T)``, split by the ``action (B, T)`` that led to each
+    step: ``{action_names[a]: {"acc": mean or None (no such step), "steps": count}}``."""
+    result = {}
+    for a, name in enumerate(action_names):
+        where = mask & (action == a)
+        steps = int(where.sum())
+        result[str(name)] = {"acc": float((values * where).sum() / steps) if steps else None, "steps": steps}
+    return result

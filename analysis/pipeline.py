@@ -17,12 +17,14 @@ import numpy as np
 from analysis.config import EvalConfig, RatemapConfig
 from analysis.evaluate import EVAL_SEED_OFFSET, accuracy_curves, run_walks, score_walks
 from analysis.gridness import fraction_above, score_units
+from analysis.ideal import ideal_observer
 from analysis.maps import autocorrelogram, default_bin_size, rasterise
 from analysis.place import PLACE_METHOD, place_cell_scores
 from analysis.plots import plot_accuracy_vs_visited, plot_cell_summary, plot_images, plot_node_maps
 from analysis.ratemaps import mec_modules, record_rate_maps
 from analysis.remapping import remapping_scores, plot_remapping
 from envs import make_worlds
+from envs.files import is_file_spec
 from tem.checkpoint import load_checkpoint, restore_model, save_json
 
 RATEMAP_SIDE = 20
@@ -53,7 +55,8 @@ def _worlds_for(spec: str, model):
 def evaluate_run(run_dir, settings: EvalConfig = EvalConfig(), *, device: str = "cpu", window: int = 100,
                  progress: bool = True) -> dict:
     """Zero-shot evaluation of the model in ``run_dir`` on ``settings.worlds`` fresh worlds of
-    ``settings.world`` (default: its training family). Writes ``eval[-WORLD].json``,
+    ``settings.world`` (default: its training family), beside the node-visited, edge-visited and
+    ideal-observer agents (:mod:`analysis.ideal`) on the same walks. Writes ``eval[-WORLD].json``,
     ``accuracy_vs_visited[-WORLD].csv`` and ``.png``; returns the summary dict."""
     run_dir = Path(run_dir)
     model, checkpoint = load_run(run_dir, device)
@@ -63,27 +66,35 @@ def evaluate_run(run_dir, settings: EvalConfig = EvalConfig(), *, device: str = 
     seed = config["run"]["seed"] + EVAL_SEED_OFFSET if settings.seed is None else settings.seed
     walks = run_walks(model, worlds, settings.worlds, settings.walk_length, n_objects=n_objects, window=window,
                       seed=seed, device=device, progress=progress)
-    summary = score_walks(walks, worlds[0].n_actions, n_objects)
+    ideal = ideal_observer(worlds, walks.obs, walks.action, n_objects)
+    summary = score_walks(walks, worlds[0].n_actions, n_objects, action_names=worlds[0].action_names, ideal=ideal)
     summary.update(world=spec, n_worlds=settings.worlds, walk_length=settings.walk_length, seed=seed,
                    step=checkpoint["step"])
     suffix = "-" + _slug(spec) if settings.world else ""
     save_json(run_dir / f"eval{suffix}.json", summary)
-    curves = accuracy_curves(walks, worlds, n_objects)
-    keys = ("visited_fraction", "count", "model", "node_agent", "edge_agent")
+    curves = accuracy_curves(walks, worlds, n_objects, ideal=ideal.correct)
+    curves.setdefault("ideal", np.full(len(curves["count"]), np.nan))  # skipped: an empty column
+    keys = ("visited_fraction", "count", "model", "node_agent", "edge_agent", "ideal")
     with open(run_dir / f"accuracy_vs_visited{suffix}.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(keys)
         writer.writerows(zip(*(np.round(curves[k], 5) for k in keys)))
-    fig, _ = plot_accuracy_vs_visited(curves, title=f"{spec}: link inference {summary['link_inference_acc']:.3f}")
+    fig, _ = plot_accuracy_vs_visited(curves, title=f"{spec}: link inference {summary['link_inference_acc']:.3f}"
+                                                    f"{_ideal_title(summary)}")
     _save(fig, run_dir / f"accuracy_vs_visited{suffix}.png")
     return summary
+
+
+def _ideal_title(summary: dict) -> str:
+    acc = summary.get("ideal_observer_acc")
+    return "" if acc is None else f" (ideal observer {acc:.3f})"
 
 
 def default_ratemap_world(spec: str) -> str:
     """A larger world of the training kind for rate maps (lattice worlds: 20x20); else the family itself
     (its largest world is mapped)."""
     kind = spec.partition(":")[0]
-    if make_worlds(spec)[0].lattice is not None:
+    if not is_file_spec(spec) and make_worlds(spec)[0].lattice is not None:
         return f"{kind}:{RATEMAP_SIDE}"
     return spec
 

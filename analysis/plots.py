@@ -106,12 +106,17 @@ def plot_images(images, *, titles=None, ncols: int = 8, suptitle=None, **kwargs)
 
 
 def plot_accuracy_vs_visited(curves: dict, *, ax=None, title: str | None = None):
-    """Model vs node- and edge-visited agents against the fraction of nodes visited (TEM's figure)."""
+    """Model vs node- and edge-visited agents (and the ideal observer, when ``curves`` has a finite
+    ``ideal``) against the fraction of nodes visited (TEM's figure)."""
     fig, ax = _axes(ax)
     x = curves["visited_fraction"]
-    for key, label, style in (("model", "model", "-o"), ("node_agent", "node-visited agent", "--"),
-                              ("edge_agent", "edge-visited agent", ":")):
-        ax.plot(x, curves[key], style, ms=3, label=label)
+    lines = [("model", "model", "-o"), ("node_agent", "node-visited agent", "--"),
+             ("edge_agent", "edge-visited agent", ":")]
+    if np.isfinite(curves.get("ideal", np.nan)).any():
+        lines.append(("ideal", "ideal observer", "-."))
+    for key, label, style in lines:
+        drawn = np.isfinite(curves[key])  # empty bins (small worlds) would break the lines
+        ax.plot(x[drawn], curves[key][drawn], style, ms=3, label=label)
     ax.set(xlabel="fraction of nodes visited", ylabel="accuracy", ylim=(-0.02, 1.02), xlim=(0, 1))
     if title:
         ax.set_title(title, fontsize=9)

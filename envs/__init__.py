@@ -1,15 +1,17 @@
-"""Worlds for cognitive-map models: grids, graphs, walks and their Gymnasium faces.
+"""Worlds for cognitive-map models: grids, graphs, world files, walks and their Gymnasium faces.
 
 Importing this package registers ``tem/Grid-v0`` and ``tem/Graph-v0`` with Gymnasium.
 """
 from envs.families import FAMILIES, GRID_KINDS, make_worlds
-from envs.graphs import family_tree, from_networkx, line, ring
+from envs.files import FILE_EXTENSIONS, load_world, save_world
+from envs.graphs import FAMILY_TREE_RELATIONS, family_tree, from_networkx, line, line_jumps, ring
 from envs.grids import hex_grid, square_grid
 from envs.walks import Batch, WalkPolicy, WalkSampler
 from envs.world import NO_ACTION, World
 
-__all__ = ["FAMILIES", "GRID_KINDS", "NO_ACTION", "Batch", "WalkPolicy", "WalkSampler", "World", "family_tree",
-           "from_networkx", "hex_grid", "line", "make_worlds", "ring", "square_grid"]
+__all__ = ["FAMILIES", "FAMILY_TREE_RELATIONS", "FILE_EXTENSIONS", "GRID_KINDS", "NO_ACTION", "Batch", "WalkPolicy",
+           "WalkSampler", "World", "family_tree", "from_networkx", "hex_grid", "line", "line_jumps", "load_world",
+           "make_worlds", "ring", "save_world", "square_grid"]
 
 # ---- Gymnasium registration -------------------------------------------------------------------
 from gymnasium.envs.registration import register, registry  # noqa: E402

@@ -99,28 +99,87 @@ def ring(n: int) -> World:
 
 
 FAMILY_TREE_ACTIONS = ("parent", "first_child", "second_child", "sibling")
+FAMILY_TREE_RELATIONS = ("parent", "child1", "child2", "sibling", "grandparent", "uncle",
+                         "nephew1", "nephew2", "cousin1", "cousin2")
+"""The 10 relations of the TEM family-tree task (Whittington et al. 2020), in action-id order."""
+_TREE_ACTIONS = {4: FAMILY_TREE_ACTIONS, 10: FAMILY_TREE_RELATIONS}
+_TREE_ALIASES = {4: dict(zip(FAMILY_TREE_RELATIONS[:4], FAMILY_TREE_ACTIONS)),  # relation -> action name
+                 10: {r: r for r in FAMILY_TREE_RELATIONS}}
+_TREE_INVERSES = {  # the action that undoes each one; parent, grandparent, uncle, cousins have none
+    4: {"first_child": "parent", "second_child": "parent", "sibling": "sibling"},
+    10: {"child1": "parent", "child2": "parent", "sibling": "sibling", "nephew1": "uncle", "nephew2": "uncle"},
+}
 
 
-def family_tree(depth: int) -> World:
-    """A binary family tree with ``depth`` generations below the root.
+def family_tree(depth: int, relations: int = 4) -> World:
+    """A binary family tree with ``depth`` generations below the root (``2**(depth+1) - 1`` nodes).
 
-    Actions: ``parent``, ``first_child``, ``second_child`` and ``sibling``. A child action is
-    undone by ``parent`` and ``sibling`` by itself; ``parent`` has no single inverse.
+    Nodes are in heap order: the children of ``v`` are ``2v+1`` and ``2v+2``.
+
+    ``relations=4``: actions ``parent``, ``first_child``, ``second_child`` and ``sibling``.
+
+    ``relations=10`` (needs ``depth >= 2``): the relations of the TEM family-tree task, in this
+    order: ``parent``, ``child1``, ``child2``, ``sibling``, ``grandparent`` (the parent's parent),
+    ``uncle`` (the parent's sibling), ``nephew1``/``nephew2`` (the sibling's first/second child),
+    ``cousin1``/``cousin2`` (the first/second child of the parent's sibling).
+
+    A relation is unavailable where the relative does not exist (the root has no parent, leaves
+    have no children). A child action is undone by ``parent``, a nephew action by ``uncle`` and
+    ``sibling`` by itself; the other relations have no single inverse.
     """
-    _check_size("depth", depth, 1)
-    graph = nx.DiGraph(inverse_actions={"first_child": "parent", "second_child": "parent",
-                                        "sibling": "sibling"})
-    n = 2 ** (depth + 1) - 1  # heap order: children of v are 2v+1 and 2v+2
+    if relations not in _TREE_ACTIONS:
+        raise ValueError(f"relations must be 4 or 10, got {relations!r}")
+    _check_size("depth", depth, 1 if relations == 4 else 2)  # cousins first appear at depth 2
+    actions = _TREE_ACTIONS[relations]
+    graph = nx.DiGraph(inverse_actions=_TREE_INVERSES[relations])
+    n = 2 ** (depth + 1) - 1
     for v in range(n):
         generation = int(np.log2(v + 1))
         slot = v + 1 - 2 ** generation
         graph.add_node(v, pos=((slot + 0.5) * 2.0 ** (depth - generation), -float(generation)))
-    for v in range(1, n):
-        parent = (v - 1) // 2
-        graph.add_edge(v, parent, action="parent")
-        graph.add_edge(parent, v, action="first_child" if v % 2 else "second_child")
-        graph.add_edge(v, v + 1 if v % 2 else v - 1, action="sibling")
-    return from_networkx(graph, actions=list(FAMILY_TREE_ACTIONS), name=f"family tree {depth}")
+    for v in range(n):
+        for action, relative in zip(FAMILY_TREE_RELATIONS, _relatives(v, n)):
+            if relative is not None and action in _TREE_ALIASES[relations]:
+                graph.add_edge(v, relative, action=_TREE_ALIASES[relations][action])
+    name = f"family tree {depth}" if relations == 4 else f"family tree {depth} ({relations} relations)"
+    return from_networkx(graph, actions=list(actions), name=name)
+
+
+def _relatives(v: int, n: int) -> list[int | None]:
+    """The node each of :data:`FAMILY_TREE_RELATIONS` leads to from heap node ``v`` of an
+    ``n``-node complete binary tree, None where that relative does not exist."""
+    def parent(u):
+        return None if u is None or u == 0 else (u - 1) // 2
+
+    def sibling(u):
+        return None if u is None or u == 0 else (u + 1 if u % 2 else u - 1)
+
+    def child(u, k):
+        return None if u is None or 2 * u + k >= n else 2 * u + k
+
+    uncle = sibling(parent(v))
+    return [parent(v), child(v, 1), child(v, 2), sibling(v), parent(parent(v)), uncle,
+            child(sibling(v), 1), child(sibling(v), 2), child(uncle, 1), child(uncle, 2)]
+
+
+def line_jumps(n: int, jump: int = 2) -> World:
+    """``n`` nodes in a row with moves of ``k`` positions either way, ``1 <= k <= jump``.
+
+    Actions (``2 * jump``): ``left{jump} .. left1, right1 .. right{jump}``; ``right{k}`` moves from
+    node ``i`` to ``i + k`` and is undone by ``left{k}``. Moves off either end are unavailable.
+    Node ``i`` sits at ``(i, 0)``. A transitive-inference task with jumps.
+    """
+    _check_size("jump", jump, 1)
+    _check_size("n", n, jump + 1)  # every move is available somewhere
+    names = [f"left{k}" for k in range(jump, 0, -1)] + [f"right{k}" for k in range(1, jump + 1)]
+    graph = nx.DiGraph(inverse_actions={f"{a}{k}": f"{b}{k}" for k in range(1, jump + 1)
+                                        for a, b in (("left", "right"), ("right", "left"))})
+    graph.add_nodes_from((i, {"pos": (float(i), 0.0)}) for i in range(n))
+    for k in range(1, jump + 1):
+        for i in range(n - k):
+            graph.add_edge(i, i + k, action=f"right{k}")
+            graph.add_edge(i + k, i, action=f"left{k}")
+    return from_networkx(graph, actions=names, name=f"line {n} jumps {jump}")
 
 
 def _check_size(name: str, value: int, minimum: int) -> None:

@@ -163,16 +163,31 @@ class PositionCode(nn.Module):
         """
         if self.action_matrices == "commuting":
             return self._rotate(action, previous)
-        matrices = self.matrices()  # (A + 1, d, d)
-        # One product gives the next code under every action; the walk's action picks one.
-        stacked = matrices.transpose(1, 2).permute(1, 0, 2).reshape(self.dim, -1)  # (d, (A + 1) d)
-        index = (action + 1)[..., None, None].expand(-1, -1, 1, self.dim)  # (B, T, 1, d)
+        operators = self.operators()
         code, codes = previous, []
-        for t, step_index in enumerate(index.unbind(1)):
-            candidates = (code @ stacked).view(-1, self.n_actions + 1, self.dim)  # (B, A + 1, d)
-            code = self.normalise(candidates.gather(1, step_index).squeeze(1))
+        for step_action in action.unbind(1):
+            code = self.step(step_action, code, operators)
             codes.append(code)
         return torch.stack(codes, dim=1)
+
+    def operators(self) -> torch.Tensor:
+        """What :meth:`step` applies, computed once per window: the angles ``(A + 1, d / 2)``
+        (``"commuting"``) or every action's matrix side by side, ``(d, (A + 1) d)``."""
+        if self.action_matrices == "commuting":
+            return self.angles()
+        return self.matrices().transpose(1, 2).permute(1, 0, 2).reshape(self.dim, -1)
+
+    def step(self, action: torch.Tensor, code: torch.Tensor, operators: torch.Tensor) -> torch.Tensor:
+        """One step of path integration: ``action (B,)`` int64 (-1: none), ``code (B, d)`` -> ``(B, d)``."""
+        if self.action_matrices == "commuting":
+            phase = operators[action + 1]  # (B, d / 2)
+            cos, sin = phase.cos(), phase.sin()
+            x, y = code.view(-1, self.dim // 2, 2).unbind(-1)
+            return self.normalise(torch.stack([cos * x - sin * y, sin * x + cos * y], dim=-1).flatten(1))
+        # One product gives the next code under every action; the walk's action picks one.
+        candidates = (code @ operators).view(-1, self.n_actions + 1, self.dim)  # (B, A + 1, d)
+        index = (action + 1)[:, None, None].expand(-1, 1, self.dim)  # (B, 1, d)
+        return self.normalise(candidates.gather(1, index).squeeze(1))
 
     def _rotate(self, action: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         """Commuting actions: the code after ``t`` steps is ``previous`` rotated, plane by plane, by

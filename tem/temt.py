@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tem.cells import CellReadout
+from tem.inference import PositionInference
 from tem.memory import AttentionConfig, MemoryConfig, MemoryState, SDMConfig, make_memory
 from tem.model import Model, ModelOutput, Task
 from tem.position import PositionCode
@@ -46,6 +47,10 @@ class TEMtConfig:
     """memory key and query size."""
     tie_query_key: bool = True
     """one projection for queries and keys (q_t = k_t for the same position code)."""
+    inference: bool = False
+    """position inference: after each observation, correct the code with the codes stored where the same sensation was seen."""
+    inference_beta: float = 8.0
+    """position inference: initial inverse temperature of the sensory match (learned)."""
     memory: MemoryConfig = AttentionConfig()
     """the hippocampal memory (--memory attention | sdm)."""
 
@@ -89,6 +94,7 @@ class TEMt(Model):
         self.value = nn.Linear(config.sensory_dim, config.sensory_dim, bias=False)
         self.memory = make_memory(config.memory, config.key_dim, config.sensory_dim)
         self.readout = nn.Linear(config.sensory_dim, task.n_objects)
+        self.inference = PositionInference(beta_sense=config.inference_beta) if config.inference else None
 
     @property
     def hippocampal_units(self) -> str:
@@ -105,8 +111,12 @@ class TEMt(Model):
         return tuple(self.config.module_sizes)
 
     def initial_state(self, batch_size: int, device="cpu") -> dict:
-        return {"position": self.position.initial_code(batch_size).detach().to(device),
-                "memory": self.memory.initial_state(batch_size, device)}
+        state = {"position": self.position.initial_code(batch_size).detach().to(device),
+                 "memory": self.memory.initial_state(batch_size, device)}
+        if self.inference is not None:
+            state["inference"] = self.inference.initial_state(batch_size, self.config.sensory_dim, self.position.dim,
+                                                              device)
+        return state
 
     def losses(self, output: ModelOutput, obs: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         """Cross-entropy of the predictions (and the weighted negativity penalty of the MEC cells)."""
@@ -123,10 +133,20 @@ class TEMt(Model):
         B = obs.shape[0]
         previous = torch.where(new_world[:, None], self.position.initial_code(B), state["position"])
         memory_state: MemoryState = self.memory.reset(state["memory"], new_world)
-        position = self.position(action, previous)  # (B, T, d)
-        cells = position if self.cells is None else self.cells(position)  # (B, T, n_mec)
         value = self.value(self.sensory(obs))  # (B, T, sensory_dim)
-        out = self.memory(self.query(cells), self.key(cells), value, memory_state, return_activity)
+        state_after, aux = {}, {}
+        if self.inference is None:
+            position = self.position(action, previous)  # (B, T, d)
+            cells = position if self.cells is None else self.cells(position)  # (B, T, n_mec)
+            query = key = self.key(cells)
+        else:  # predict from the path-integrated code, store (and carry) the corrected one
+            inferred = self.inference.reset(state["inference"], new_world)
+            path, position, aux["gate"], state_after["inference"] = self.inference(
+                self.position, action, previous, value, inferred)
+            cells = position if self.cells is None else self.cells(position)
+            query = self.query(path if self.cells is None else self.cells(path))
+            key = self.key(cells)
+        out = self.memory(query, key, value, memory_state, return_activity)
         logits = self.readout(out.read)  # (B, T, n_objects)
-        return ModelOutput(logits, cells, out.activity, out.units, {"position": position[:, -1], "memory": out.state},
-                           aux={})
+        return ModelOutput(logits, cells, out.activity, out.units,
+                           {"position": position[:, -1], "memory": out.state, **state_after}, aux=aux)

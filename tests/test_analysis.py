@@ -7,7 +7,9 @@ import pytest
 from analysis.__main__ import main as analysis_main
 from tem.training.cli import main as train_main
 from analysis.evaluate import Walks, accuracy_curves, score_walks
+from analysis.ideal import ideal_observer
 from analysis.metrics import fraction_visited, visit_masks
+from analysis.plots import plot_accuracy_vs_visited
 from analysis.remapping import node_correlation, remapping_scores
 from analysis.ratemaps import RateMaps
 from envs import WalkSampler, make_worlds
@@ -61,9 +63,32 @@ def test_perfect_memory_scores_like_the_node_agent():
     walks = Walks(batch.obs, batch.action, batch.node, masks["node_visited"], batch.world)
     scores = score_walks(walks, 4, 10)
     assert scores["link_inference_acc"] == 1.0 and scores["first_visit_acc"] == 0.0
-    curves = accuracy_curves(walks, make_worlds("square:4"), 10, bins=10)
+    ideal = ideal_observer(make_worlds("square:4"), batch.obs, batch.action, 10)
+    curves = accuracy_curves(walks, make_worlds("square:4"), 10, bins=10, ideal=ideal.correct)
     np.testing.assert_array_less(curves["edge_agent"][curves["count"] > 0] - 1e-9,
                                  curves["node_agent"][curves["count"] > 0])
+    np.testing.assert_allclose(curves["ideal"], curves["node_agent"])  # on squares the ideal knows every revisit
+    np.testing.assert_allclose(curves["step_ideal"], curves["step_node_agent"])
+    _, ax = plot_accuracy_vs_visited(curves)
+    assert [line.get_label() for line in ax.get_lines()][-1] == "ideal observer"
+
+
+def test_link_inference_by_action_on_a_hand_made_family_tree_walk():
+    """Tree of depth 2 (heap order: children of v are 2v+1, 2v+2); actions parent, first_child,
+    second_child, sibling. Link-inference steps: 3 (first_child 0->1), 4 (first_child 1->3),
+    6 (parent 4->1) and 9 (parent 2->0); step 7 (parent 1->0) and 10 (first_child 0->1) retake edges."""
+    node = np.array([[3, 1, 0, 1, 3, 4, 1, 0, 2, 0, 1]])
+    action = np.array([[-1, 0, 0, 1, 1, 3, 0, 0, 2, 0, 1]])
+    correct = np.array([[0, 0, 1, 1, 0, 1, 1, 0, 1, 1, 0]], dtype=bool)
+    names = make_worlds("family-tree:2")[0].action_names
+    scores = score_walks(Walks(node, action, node, correct, np.zeros(1, int)), 4, 15, action_names=names)
+    assert scores["link_inference_steps"] == 4 and scores["link_inference_acc"] == 0.75
+    assert scores["link_inference_by_action"] == {
+        "parent": {"acc": 1.0, "steps": 2}, "first_child": {"acc": 0.5, "steps": 2},
+        "second_child": {"acc": None, "steps": 0}, "sibling": {"acc": None, "steps": 0}}
+    unnamed = score_walks(Walks(node, action, node, correct, np.zeros(1, int)), 4, 15)["link_inference_by_action"]
+    assert list(unnamed) == ["0", "1", "2", "3"] and unnamed["1"] == {"acc": 0.5, "steps": 2}
+    assert "ideal_observer_acc" not in scores  # only with an ideal observer's result
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +102,14 @@ def test_evaluate_cli_writes_summary_and_curve(tiny_run, capsys):
     assert analysis_main(["evaluate", str(tiny_run), "--worlds", "3", "--walk-length", "50"]) == 0
     summary = json.loads((tiny_run / "eval.json").read_text())
     for key in ("link_inference_acc", "node_visited_acc", "first_visit_acc", "edge_visited_agent_acc",
-                "node_visited_agent_acc", "world"):
+                "node_visited_agent_acc", "world", "link_inference_by_action", "ideal_observer_by_action"):
         assert key in summary
+    assert summary["ideal_observer_acc"] == 1.0  # squares: dead reckoning finds every revisit
+    assert set(summary["link_inference_by_action"]) == {"N", "E", "S", "W"}
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["ideal_observer_acc"] == 1.0 and "link_inference_by_action" in printed
+    header = (tiny_run / "accuracy_vs_visited.csv").read_text().splitlines()[0]
+    assert header == "visited_fraction,count,model,node_agent,edge_agent,ideal"
     assert (tiny_run / "accuracy_vs_visited.png").exists()
     assert analysis_main(["evaluate", str(tiny_run), "--worlds", "2", "--walk-length", "40",
                           "--world", "periodic-square:5"]) == 0
@@ -145,3 +176,14 @@ def test_time_shift_place_cell_scores_separate_a_place_unit_from_noise():
     assert scores[0]["spatial_information"] > 10 * scores[2]["spatial_information"]
     with pytest.raises(ValueError, match="activity"):
         place_cell_scores(np.zeros((5, 2)), nodes, world, rng=0)
+
+
+def test_default_ratemap_world_is_a_bigger_lattice_or_the_family_itself(tmp_path):
+    from analysis.pipeline import default_ratemap_world
+    from envs import save_world, square_grid
+
+    assert default_ratemap_world("square:8-11") == "square:20"
+    assert default_ratemap_world("family-tree:3") == "family-tree:3"
+    path = str(tmp_path / "grid.json")
+    save_world(square_grid(4), path)  # a file declaring a square lattice is mapped as it is
+    assert default_ratemap_world(path) == path

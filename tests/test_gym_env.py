@@ -1,6 +1,7 @@
 """The Gymnasium faces: API conformance, registration, seeding, agreement with the sampler."""
 import importlib
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import networkx as nx
@@ -9,7 +10,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs
-from envs import GraphEnv, GridEnv, WalkPolicy, WalkSampler, WorldEnv, family_tree, line, ring
+from envs import (GraphEnv, GridEnv, WalkPolicy, WalkSampler, WorldEnv, family_tree, line, line_jumps, load_world,
+                  ring)
 
 GRID_KWARGS = {
     "square": dict(width=5),
@@ -18,6 +20,7 @@ GRID_KWARGS = {
     "hex": dict(width=5, shape="hex"),
     "hex-periodic": dict(width=5, height=4, shape="hex", periodic=True),
 }
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "worlds"
 GRAPHS = {"line": line(5).to_networkx(), "ring": ring(6).to_networkx(),
           "family-tree": family_tree(2).to_networkx()}
 
@@ -37,6 +40,24 @@ def test_check_env_grids(name):
 @pytest.mark.parametrize("name", list(GRAPHS))
 def test_check_env_graphs(name):
     run_check_env(gym.make("tem/Graph-v0", graph=GRAPHS[name]))
+
+
+NEW_WORLDS = {  # the 10-relation family tree, a line with jumps, and worlds loaded from the example files
+    "family-tree-10": lambda: family_tree(3, relations=10),
+    "line-jumps": lambda: line_jumps(8, 3),
+    **{name: (lambda name=name: load_world(EXAMPLES / name))
+       for name in ("lattice3d.json", "diagonal-grid.graphml", "ternary-tree.gml")},
+}
+
+
+@pytest.mark.parametrize("name", list(NEW_WORLDS))
+def test_check_env_new_graph_worlds(name):
+    world = NEW_WORLDS[name]()
+    env = gym.make("tem/Graph-v0", graph=world.to_networkx(), actions=list(world.action_names))
+    assert isinstance(env.unwrapped, GraphEnv)
+    assert np.array_equal(env.unwrapped.world.transitions, world.transitions)
+    assert np.array_equal(env.unwrapped.world.inverse_actions, world.inverse_actions)
+    run_check_env(env)
 
 
 def test_registration_is_idempotent_and_truncates():

@@ -22,6 +22,10 @@ CONFIGS = {
     "temt-sdm-threshold": TEMtConfig(**TEMT_TINY, memory=SDMConfig(neurons=64, activation="threshold", radius=3)),
     "temt-cells": TEMtConfig(module_sizes=(4, 4), action_matrices="commuting", cells_per_module=3, sensory_dim=8,
                              key_dim=8, nonneg_weight=0.1),
+    "temt-inference": TEMtConfig(**TEMT_TINY, inference=True),
+    "temt-inference-sdm-cells": TEMtConfig(module_sizes=(4, 4), action_matrices="commuting", cells_per_module=3,
+                                           sensory_dim=8, key_dim=8, inference=True,
+                                           memory=SDMConfig(neurons=64, top_k=4)),
     "tem": TEMConfig(**TEM_TINY),
 }
 B, T = 3, 12

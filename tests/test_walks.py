@@ -1,14 +1,20 @@
 """The batched walk sampler: determinism, valid transitions, resets, objects, policies, state."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from envs import NO_ACTION, WalkPolicy, WalkSampler, family_tree, hex_grid, make_worlds, square_grid
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "worlds"
 CONFIGS = {
     "square": dict(worlds=make_worlds("square:4-6")),
     "periodic-hex+stay": dict(worlds=make_worlds("periodic-hex:4-6", stay_action=True)),
     "tree-persistent": dict(worlds=[family_tree(3)], policy=WalkPolicy(persistence=0.7)),
     "square-approach": dict(worlds=[square_grid(5)], policy=WalkPolicy(persistence=0.3, approach=0.5)),
+    "tree10-persistent": dict(worlds=make_worlds("family-tree-10:3-4"), policy=WalkPolicy(persistence=0.5)),
+    "line-jumps-approach": dict(worlds=make_worlds("line-jumps3:8-10"), policy=WalkPolicy(approach=0.5)),
+    "lattice3d-files": dict(worlds=make_worlds(f"{EXAMPLES / 'lattice3d.json'},{EXAMPLES / 'lattice3d-5.json'}")),
 }
 
 

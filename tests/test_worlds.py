@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envs import family_tree, from_networkx, hex_grid, line, make_worlds, ring, square_grid
+from envs import family_tree, from_networkx, hex_grid, line, line_jumps, make_worlds, ring, square_grid
 from envs.grids import HEX_ACTIONS, SQUARE_ACTIONS
 
 
@@ -52,7 +52,8 @@ def test_stay_action_is_detected():
 # ---- inverse actions ---------------------------------------------------------------------------
 @pytest.mark.parametrize("world", [square_grid(5, 4), square_grid(4, periodic=True), hex_grid(5, 4),
                                    hex_grid(5, 6, periodic=True), hex_grid(3, stay_action=True),
-                                   line(5), ring(6), family_tree(3)], ids=lambda w: w.name)
+                                   line(5), ring(6), family_tree(3), family_tree(3, relations=10),
+                                   line_jumps(7, 3)], ids=lambda w: w.name)
 def test_inverse_actions_return_to_start(world):
     checked = 0
     for a, inv in enumerate(world.inverse_actions):
@@ -114,6 +115,34 @@ def test_graph_without_pos_gets_a_layout():
     assert len(np.unique(world.positions.round(6), axis=0)) == 4
 
 
+# ---- lines with jumps --------------------------------------------------------------------------
+@pytest.mark.parametrize("n, jump", [(6, 1), (10, 2), (7, 3)])
+def test_line_jumps_move_k_positions(n, jump):
+    world = line_jumps(n, jump)
+    names = [f"left{k}" for k in range(jump, 0, -1)] + [f"right{k}" for k in range(1, jump + 1)]
+    assert world.action_names == tuple(names) and world.n_nodes == n
+    for i in range(n):
+        for k in range(1, jump + 1):
+            right, left = world.transitions[i, names.index(f"right{k}")], world.transitions[i, names.index(f"left{k}")]
+            assert right == (i + k if i + k < n else -1) and left == (i - k if i - k >= 0 else -1)
+    for a, name in enumerate(names):  # right k is undone by left k and vice versa
+        other = name.replace("left", "@").replace("right", "left").replace("@", "right")
+        assert names[world.inverse_actions[a]] == other
+    assert np.array_equal(world.positions, np.stack([np.arange(n), np.zeros(n)], axis=1))
+
+
+def test_line_jumps_specs():
+    (two,) = make_worlds("line-jumps2:10")
+    (plain,) = make_worlds("line-jumps:10")
+    assert np.array_equal(two.transitions, plain.transitions)
+    assert two.action_names == plain.action_names == ("left2", "left1", "right1", "right2")
+    assert [w.n_nodes for w in make_worlds("line-jumps3:8-9")] == [8, 9]
+    assert make_worlds("line-jumps3:8")[0].n_actions == 6
+    assert make_worlds("line-jumps")[0].n_nodes == 10
+    with pytest.raises(ValueError, match="line-jumps"):
+        make_worlds("line-jumpsx:10")
+
+
 # ---- families ----------------------------------------------------------------------------------
 def test_make_worlds_family_specs():
     worlds = make_worlds("square:8-11")
@@ -139,7 +168,8 @@ def test_stay_suffix_adds_a_stand_still_action():
 
 @pytest.mark.parametrize("spec, lattice, periodic", [
     ("square:5", "square", False), ("periodic-square:5", "square", True), ("hex:4", "hex", False),
-    ("periodic-hex:4", "hex", True), ("line:5", None, False), ("ring:5", None, False), ("family-tree:2", None, False)])
+    ("periodic-hex:4", "hex", True), ("line:5", None, False), ("ring:5", None, False), ("family-tree:2", None, False),
+    ("family-tree-10:2", None, False), ("line-jumps:5", None, False)])
 def test_worlds_declare_their_lattice_and_periodicity(spec, lattice, periodic):
     (world,) = make_worlds(spec)
     assert world.lattice == lattice and world.periodic == periodic
@@ -163,6 +193,7 @@ def test_unknown_lattice_is_refused():
     (lambda: hex_grid(0), "width"), (lambda: hex_grid(4, 5, periodic=True), "height"),
     (lambda: square_grid(4).sample_objects(0, np.random.default_rng()), "n_objects"),
     (lambda: line(1), "n"), (lambda: family_tree(0), "depth"),
+    (lambda: line_jumps(5, 0), "jump"), (lambda: line_jumps(2, 2), "n"), (lambda: make_worlds("line-jumps0:5"), "jump"),
 ])
 def test_bad_sizes_name_the_argument(call, name):
     with pytest.raises(ValueError, match=rf"\b{name}\b"):

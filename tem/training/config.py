@@ -32,7 +32,7 @@ class DataConfig:
     """Worlds and walks: what the model trains on."""
 
     world: str = "square"
-    """training world family, KIND[+stay][:SIZES], e.g. square:8-11, hex, periodic-square, family-tree, square+stay:5."""
+    """training world family, KIND[+stay][:SIZES] (e.g. square:8-11, hex, periodic-square, family-tree, family-tree-10:3, line-jumps2:10, square+stay:5) or graph files FILE[,FILE...] (.graphml, .gml, .json)."""
     n_objects: int = 45
     """number of distinct objects per world."""
     batch: int = 64

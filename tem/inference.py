@@ -1,0 +1,111 @@
+"""Position inference: "where am I, given what I see?"
+
+After observing ``x_t`` the model queries what it stored during the walk with the sensation (the
+memory value ``v_t``) and with where it thinks it is (the path-integrated code ``p_t``): every
+stored step ``tau`` scores ``beta_x cos(v_t, v_tau) + beta_e cos(p_t, e_tau)``, and the softmax over
+those scores retrieves a stored code ``e_mem``. A learned gate, driven by how well the retrieved
+memories agree with the sensation and with the path-integrated code, merges them:
+``e_t = norm-kept((1 - g_t) p_t + g_t e_mem)``. The corrected ``e_t`` is what the model carries to
+``t + 1`` and what it stores, so a code that drifted, wrapped around a torus or took a many-to-one
+step snaps back to where the same object was seen before. The prediction at ``t`` uses ``p_t``
+(made before ``x_t`` is seen): inference keeps the model causal.
+
+State (carried between windows, like a memory): ``sense (B, M, D)`` unit sensations,
+``code (B, M, d)`` corrected codes, ``valid (B, M)`` bool.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class PositionInference(nn.Module):
+    """Corrects a path-integrated code with the codes stored where the same sensation was seen.
+
+    Args:
+        beta_sense, beta_code: initial inverse temperatures (learned) of the sensory and the
+            positional agreement in the retrieval scores.
+    """
+
+    def __init__(self, beta_sense: float = 8.0, beta_code: float = 2.0):
+        super().__init__()
+        if not beta_sense > 0 or not beta_code > 0:
+            raise ValueError(f"inference betas must be > 0, got {beta_sense}, {beta_code}")
+        self.log_beta = nn.Parameter(torch.tensor([math.log(beta_sense), math.log(beta_code)]))
+        self.gate_weight = nn.Parameter(torch.tensor([6.0, 0.0]))  # (sensory, positional) agreement
+        self.gate_bias = nn.Parameter(torch.tensor(-5.0))
+
+    @staticmethod
+    def initial_state(batch_size: int, sense_dim: int, code_dim: int, device="cpu") -> dict:
+        return {"sense": torch.zeros(batch_size, 0, sense_dim, device=device),
+                "code": torch.zeros(batch_size, 0, code_dim, device=device),
+                "valid": torch.zeros(batch_size, 0, dtype=torch.bool, device=device)}
+
+    @staticmethod
+    def reset(state: dict, slots: torch.Tensor) -> dict:
+        return {**state, "valid": state["valid"] & ~slots[:, None]}
+
+    def forward(self, position, action: torch.Tensor, previous: torch.Tensor, sense: torch.Tensor,
+                state: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+        """Path-integrate a window with a correction at every step.
+
+        Args:
+            position: the :class:`tem.position.PositionCode` that makes a step.
+            action: ``(B, T)`` int64. previous: ``(B, d)`` corrected code before the window.
+            sense: ``(B, T, D)`` the sensation at each step (the memory values).
+            state: the stored sensations and codes before the window (after resets).
+        Returns:
+            ``path (B, T, d)`` the path-integrated codes (what predictions use), ``code (B, T, d)``
+            the corrected ones, ``gate (B, T)`` and the state after the window.
+        """
+        B, T = action.shape
+        unit = F.normalize(sense, dim=-1)  # (B, T, D)
+        beta_sense, beta_code = self.log_beta.exp()
+        # The sensory part of every score is known before the loop: carried and earlier steps.
+        carried = torch.bmm(unit, state["sense"].transpose(1, 2))  # (B, T, M)
+        own = torch.bmm(unit, unit.transpose(1, 2))  # (B, T, T)
+        earlier = torch.ones(T, T, dtype=torch.bool, device=action.device).tril(-1)
+        sense_cos = torch.cat([carried, own], dim=2)  # (B, T, M + T)
+        visible = torch.cat([state["valid"][:, None, :].expand(-1, T, -1), earlier.expand(B, -1, -1)], dim=2)
+        operators = position.operators()
+        carried_codes = state["code"]  # (B, M, d)
+        carried_units = F.normalize(carried_codes, dim=-1)
+        M = carried_codes.shape[1]
+        code, paths, codes, units, gates = previous, [], [], [], []
+        for t in range(T):
+            path = position.step(action[:, t], code, operators)  # (B, d)
+            unit_path = F.normalize(path, dim=-1)[:, None, :]  # (B, 1, d)
+            # elementwise products, not bmm: batched matrix-vector products are slow on CPUs
+            code_cos = (carried_units * unit_path).sum(-1)  # (B, M)
+            if t:
+                window_codes, window_units = torch.stack(codes, 1), torch.stack(units, 1)  # (B, t, d)
+                code_cos = torch.cat([code_cos, (window_units * unit_path).sum(-1)], 1)  # (B, M + t)
+            sense_t, seen = sense_cos[:, t, :M + t], visible[:, t, :M + t]
+            scores = (beta_sense * sense_t + beta_code * code_cos).masked_fill(~seen, -1e9)
+            anything = seen.any(-1)  # (B,) a slot with nothing stored yet keeps its path
+            weights = torch.softmax(scores, dim=-1) * anything[:, None]
+            retrieved = (weights[:, :M, None] * carried_codes).sum(1)  # (B, d)
+            if t:
+                retrieved = retrieved + (weights[:, M:, None] * window_codes).sum(1)
+            agreement = torch.stack([(weights * sense_t).sum(-1), (weights * code_cos).sum(-1)], -1)  # (B, 2)
+            gate = torch.sigmoid(agreement @ self.gate_weight + self.gate_bias) * anything  # (B,)
+            mixed = (1 - gate[:, None]) * path + gate[:, None] * retrieved
+            code = mixed * (path.norm(dim=-1, keepdim=True) / mixed.norm(dim=-1, keepdim=True).clamp(min=1e-6))
+            paths.append(path)
+            codes.append(code)
+            units.append(F.normalize(code, dim=-1))
+            gates.append(gate)
+        code = torch.stack(codes, 1)
+        new_state = {"sense": torch.cat([state["sense"], unit], 1), "code": torch.cat([state["code"], code], 1),
+                     "valid": torch.cat([state["valid"], torch.ones(B, T, dtype=torch.bool, device=code.device)], 1)}
+        return torch.stack(paths, 1), code, torch.stack(gates, 1), _trim(new_state)
+
+
+def _trim(state: dict) -> dict:
+    """Drop the oldest stored steps that no slot can read any more."""
+    used = state["valid"].any(dim=0)
+    first = int(used.nonzero()[0]) if used.any() else used.shape[0]
+    return {key: value[:, first:] for key, value in state.items()} if first else state
