@@ -28,7 +28,8 @@ def measure(args) -> dict:
     # the quick preset's optimisation for every model, and each model's default architecture
     overrides = {"preset": "quick", "model": args.model, "memory": args.memory, "batch": args.batch, "window": args.window,
                  "walk_length": args.walk_length, "device": args.device, "threads": args.threads,
-                 "world": args.world, "seed": 0, "steps": 10**9, "out": "/tmp/unused"}
+                 "world": args.world, "seed": 0, "steps": 10**9, "out": "/tmp/unused",
+                 **dict(_override(item) for item in args.set)}
     run = Run.start(overrides)
     run.step = args.start_step  # schedules that depend on the step (TEM's memory ramps) start there
     for _ in range(args.warmup):
@@ -58,6 +59,18 @@ def measure(args) -> dict:
     return result
 
 
+def _override(item: str) -> tuple[str, object]:
+    """``temt.inference=true`` -> ``("temt.inference", True)`` (numbers and booleans parsed)."""
+    key, _, text = item.partition("=")
+    value = {"true": True, "false": False}.get(text.lower(), text)
+    for kind in (int, float):
+        try:
+            return key, kind(text)
+        except ValueError:
+            pass
+    return key, value
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="temt")
@@ -72,6 +85,8 @@ def main(argv=None) -> int:
     parser.add_argument("--start-step", type=int, default=0,
                         help="gradient step the run starts at (TEM: 1000 = memory decay ramped up, walks fill it)")
     parser.add_argument("--seconds", type=float, default=10.0, help="time spent measuring")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="any other config field, as train.py names it (e.g. temt.inference=true)")
     args = parser.parse_args(argv)
     if args.threads:  # before torch starts its thread pools
         os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))

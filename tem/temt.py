@@ -23,8 +23,8 @@ class TEMtConfig:
     kind: ClassVar[str] = "temt"
     module_sizes: tuple[int, ...] = (32,)
     """position-code module sizes (block-diagonal action matrices), comma-separated."""
-    action_matrices: str = "orthogonal_tied"
-    """free | orthogonal | orthogonal_tied | commuting (actions rotate fixed planes: an actionable code)."""
+    action_matrices: str = "auto"
+    """auto | free | orthogonal | orthogonal_tied | commuting (actions rotate fixed planes: an actionable code); auto: orthogonal_tied where every moving action has an inverse that undoes it (grids, tori, lines, rings), else free with a layer norm (many-to-one moves, e.g. a tree's parent)."""
     module_scale: float = 4.0
     """commuting: initial wavelength, in steps, of the first module's planes."""
     module_ratio: float = 1.5
@@ -67,6 +67,19 @@ class TEMtConfig:
             raise ValueError(f"TEM-t reads an attention or SDM memory, got {self.memory!r}")
 
 
+def transitions_for(config: TEMtConfig, task: Task) -> tuple[str, str]:
+    """``(action_matrices, norm)`` of the position code: ``config``'s, with ``"auto"`` chosen from what
+    the task declares (whether every moving action has an inverse: a group, which orthogonal matrices
+    tied to their inverses represent without drift; else free matrices, which can merge nodes)."""
+    if config.action_matrices != "auto":
+        return config.action_matrices, config.norm
+    inverse = task.inverse_actions or (-1,) * task.n_actions
+    group = all(a in task.stay_actions or (inverse[a] >= 0 and inverse[inverse[a]] == a) for a in range(task.n_actions))
+    if group:
+        return "orthogonal_tied", config.norm
+    return "free", "layernorm" if config.norm == "none" else config.norm
+
+
 class TEMt(Model):
     """Predicts the object at each step from the position code and the memories of the walk.
 
@@ -78,8 +91,9 @@ class TEMt(Model):
 
     def __init__(self, config: TEMtConfig, task: Task):
         super().__init__(config, task)
-        self.position = PositionCode(task.n_actions, config.module_sizes, config.action_matrices,
-                                     task.inverse_actions, task.stay_actions, config.norm,
+        matrices, norm = transitions_for(config, task)
+        self.position = PositionCode(task.n_actions, config.module_sizes, matrices,
+                                     task.inverse_actions, task.stay_actions, norm,
                                      task.displacements or None, config.module_scale, config.module_ratio,
                                      config.fixed_wavelengths)
         self.sensory = SensoryCode(task.n_objects, config.sensory_dim)

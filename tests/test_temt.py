@@ -152,3 +152,16 @@ def test_tiny_training_beats_chance_on_revisits():
     scores = evaluate(model, worlds, 8, 100, n_objects=10, window=20, seed=1)
     assert scores["node_visited_acc"] > 0.3  # chance is 0.1
     assert np.isfinite(scores["first_visit_acc"])
+
+
+def test_auto_transitions_follow_what_the_world_declares():
+    from tem.temt import transitions_for
+
+    def chosen(spec, **config):
+        return transitions_for(TEMtConfig(**config), Task.from_world(make_worlds(spec)[0], 10))
+
+    for spec in ("square:4", "periodic-square:4", "hex:4", "ring:5", "line:4", "square+stay:4"):
+        assert chosen(spec) == ("orthogonal_tied", "none"), spec  # groups: exact inverses, no drift
+    assert chosen("family-tree:2") == ("free", "layernorm")  # a parent merges two children
+    assert chosen("family-tree:2", action_matrices="orthogonal") == ("orthogonal", "none")  # overridable
+    assert chosen("family-tree:2", norm="l2") == ("free", "l2")
