@@ -152,7 +152,7 @@ class TEMt(Model):
         if self.inference is None:
             position = self.position(action, previous)  # (B, T, d)
             cells = position if self.cells is None else self.cells(position)  # (B, T, n_mec)
-            query = key = self.key(cells)
+            query, key = self.query(cells), self.key(cells)
         else:  # predict from the path-integrated code, store (and carry) the corrected one
             inferred = self.inference.reset(state["inference"], new_world)
             path, position, aux["gate"], state_after["inference"] = self.inference(
