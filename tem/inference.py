@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tem.memory.base import oldest_in_use
+
 
 class PositionInference(nn.Module):
     """Corrects a path-integrated code with the codes stored where the same sensation was seen.
@@ -106,6 +108,5 @@ class PositionInference(nn.Module):
 
 def _trim(state: dict) -> dict:
     """Drop the oldest stored steps that no slot can read any more."""
-    used = state["valid"].any(dim=0)
-    first = int(used.nonzero()[0]) if used.any() else used.shape[0]
+    first = oldest_in_use(state["valid"])
     return {key: value[:, first:] for key, value in state.items()} if first else state

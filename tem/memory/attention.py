@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tem.memory.base import MemoryOutput, MemoryState, WindowMemory
+from tem.memory.base import MemoryOutput, MemoryState, WindowMemory, oldest_in_use
 
 
 @dataclass(frozen=True)
@@ -117,8 +117,7 @@ class AttentionMemory(WindowMemory):
         """Keep the window's memories; drop old columns no slot can read any more."""
         B = keys.shape[0]
         valid = torch.cat([state["valid"], torch.ones(B, T, dtype=torch.bool, device=keys.device)], dim=1)
-        used = valid.any(dim=0)
-        first = int(used.nonzero()[0]) if used.any() else valid.shape[1]
+        first = oldest_in_use(valid)
         if self.cap > 0:
             first = max(first, valid.shape[1] - self.cap)
         return {"keys": keys[:, first:], "values": values[:, first:], "valid": valid[:, first:],

@@ -20,6 +20,13 @@ from torch import nn
 MemoryState = dict[str, torch.Tensor]
 
 
+def oldest_in_use(used: torch.Tensor) -> int:
+    """Index of the oldest stored column any slot still holds, from ``used (B, M)`` bool (M if none):
+    the columns before it can be dropped."""
+    held = used.any(dim=0)
+    return int(held.nonzero()[0]) if held.any() else held.shape[0]
+
+
 class MemoryOutput(NamedTuple):
     """What a memory returns for a window.
 

@@ -33,7 +33,7 @@ import torch
 
 from torch import nn
 
-from tem.memory.base import MemoryState
+from tem.memory.base import MemoryState, oldest_in_use
 from tem.tem.attractor import FlatAttractor, ModularAttractor, Part
 
 FORGOTTEN = 1e-12
@@ -87,10 +87,9 @@ class HebbianMemory(nn.Module):
 
     def _trim(self, state: MemoryState) -> MemoryState:
         """Drop the oldest stored pairs that no slot holds (and all but the ``cap`` most recent)."""
-        used = (state["strength"] != 0).any(dim=0)
-        first = int(used.nonzero()[0]) if used.any() else used.shape[0]
+        first = oldest_in_use(state["strength"] != 0)
         if self.cap > 0:
-            first = max(first, used.shape[0] - self.cap)
+            first = max(first, state["strength"].shape[1] - self.cap)
         if first == 0:
             return state
         return {**state, "keys": state["keys"][:, :, first:], "values": state["values"][:, :, first:],

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from analysis.config import EvalConfig, RatemapConfig
 from tem.configuration import from_dict, set_values, to_dict
-from tem.memory import MEMORIES, AttentionConfig, MemoryConfig, SDMConfig
+from tem.memory import MEMORIES, MemoryConfig, SDMConfig
 from tem.tem import TEMConfig
 from tem.temt import TEMtConfig
 

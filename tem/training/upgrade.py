@@ -21,7 +21,6 @@ from tem.checkpoint import FORMAT, build_model, model_record, save_checkpoint, s
 from tem.model import Task
 from tem.training.config import Config, make_config
 
-
 DATA = ("world", "n_objects", "batch", "window", "walk_length", "persistence", "approach")
 OPTIM = ("lr", "warmup", "min_lr_ratio", "grad_clip")
 RUN = ("steps", "checkpoint_every", "eval_every", "eval_worlds", "analysis", "device", "threads", "seed", "out")
