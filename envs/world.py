@@ -146,7 +146,8 @@ def check_n_objects(n_objects: int) -> None:
 def lattice_displacements(transitions: np.ndarray, positions: np.ndarray) -> np.ndarray | None:
     """``(n_actions, 2)``: the step each action makes on the plane, when every action moves most of
     its edges by one fixed step (the wrap-around edges of periodic worlds are the minority and are
-    ignored), else None (graphs)."""
+    ignored) and the steps form a lattice (each an integer combination of two of them), else None
+    (graphs, and lattices of higher dimension drawn on the plane)."""
     steps = np.zeros((transitions.shape[1], 2))
     for a in range(transitions.shape[1]):
         nodes = np.flatnonzero(transitions[:, a] >= 0)
@@ -157,4 +158,22 @@ def lattice_displacements(transitions: np.ndarray, positions: np.ndarray) -> np.
         if counts.max() < 0.5 * len(nodes):  # no step shared by most edges: not a lattice
             return None
         steps[a] = values[counts.argmax()]
-    return steps
+    return steps if _integer_lattice(steps) else None
+
+
+def _integer_lattice(steps: np.ndarray) -> bool:
+    """Whether every step is an integer combination of the shortest one and the shortest one not
+    parallel to it (a lattice: square, hex, diagonal moves, jumps along a line), so that the plane's positions are the world's own; not so for a 3D lattice
+    drawn on the plane, whose third step is a fraction of the other two."""
+    length = np.linalg.norm(steps, axis=1)
+    moving = steps[length > 1e-9][np.argsort(length[length > 1e-9], kind="stable")]  # shortest first
+    if len(moving) == 0:
+        return False
+    basis = moving[:1]
+    for step in moving[1:]:
+        if abs(np.linalg.det(np.stack([basis[0], step]))) > 1e-9:
+            basis = np.stack([basis[0], step])
+            break
+    coefficients = np.linalg.lstsq(basis.T, moving.T, rcond=None)[0]
+    return bool(np.allclose(basis.T @ coefficients, moving.T, atol=1e-6)
+                and np.allclose(coefficients, np.round(coefficients), atol=1e-6))

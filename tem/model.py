@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -49,6 +50,8 @@ class Task:
     """actions that never move the agent."""
     displacements: tuple[tuple[float, float], ...] = ()
     """step of each action on the plane (lattice worlds), empty for graphs."""
+    commuting: bool = False
+    """every two moves commute wherever both orders can be taken (translations: grids, tori, lines)."""
 
     def __post_init__(self):
         if self.n_objects < 1 or not self.action_names:
@@ -70,7 +73,26 @@ class Task:
         return cls(n_objects=int(n_objects), action_names=tuple(world.action_names),
                    inverse_actions=tuple(int(a) for a in world.inverse_actions),
                    stay_actions=tuple(world.stay_actions),
-                   displacements=() if steps is None else tuple(tuple(float(x) for x in row) for row in steps))
+                   displacements=() if steps is None else tuple(tuple(float(x) for x in row) for row in steps),
+                   commuting=moves_commute(world.transitions))
+
+
+def moves_commute(transitions) -> bool:
+    """Whether ``a`` then ``b`` reaches the same node as ``b`` then ``a`` from every node where both
+    orders can be taken, for every two actions; ``transitions (N, A)`` int, -1 where a move is not
+    possible."""
+    transitions = np.asarray(transitions)
+    n_actions = transitions.shape[1]
+    for a in range(n_actions):
+        for b in range(a + 1, n_actions):
+            first_a, first_b = transitions[:, a], transitions[:, b]
+            both = (first_a >= 0) & (first_b >= 0)
+            ab = transitions[first_a[both], b]
+            ba = transitions[first_b[both], a]
+            takeable = (ab >= 0) & (ba >= 0)
+            if not np.array_equal(ab[takeable], ba[takeable]):
+                return False
+    return True
 
 
 class ModelOutput(NamedTuple):

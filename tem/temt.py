@@ -24,7 +24,7 @@ class TEMtConfig:
     module_sizes: tuple[int, ...] = (32,)
     """position-code module sizes (block-diagonal action matrices), comma-separated."""
     action_matrices: str = "auto"
-    """auto | free | orthogonal | orthogonal_tied | commuting (actions rotate fixed planes: an actionable code); auto: orthogonal_tied where every moving action has an inverse that undoes it (grids, tori, lines, rings), else free with a layer norm (many-to-one moves, e.g. a tree's parent)."""
+    """auto | free | orthogonal | orthogonal_tied | commuting (actions rotate fixed planes: an actionable code); auto: commuting on lattices (the world's moves have inverses, commute and are fixed steps on the plane: grids, tori, lines, diagonal moves), orthogonal_tied where they have inverses otherwise (rings, 3D lattices, other groups), else free with a layer norm (many-to-one moves, e.g. a tree's parent)."""
     module_scale: float = 4.0
     """commuting: initial wavelength, in steps, of the first module's planes."""
     module_ratio: float = 1.5
@@ -69,14 +69,18 @@ class TEMtConfig:
 
 def transitions_for(config: TEMtConfig, task: Task) -> tuple[str, str]:
     """``(action_matrices, norm)`` of the position code: ``config``'s, with ``"auto"`` chosen from what
-    the task declares (whether every moving action has an inverse: a group, which orthogonal matrices
-    tied to their inverses represent without drift; else free matrices, which can merge nodes)."""
+    the task declares: whether every moving action has an inverse (a group, which orthogonal matrices
+    tied to their inverses represent without drift; else free matrices, which can merge nodes) and
+    whether it is a lattice whose moves commute (translations by fixed steps on the plane, which
+    rotations of fixed planes by ``step . frequency`` represent exactly: no drift around loops, and
+    codes that stay distinct far beyond the training worlds' size)."""
     if config.action_matrices != "auto":
         return config.action_matrices, config.norm
     inverse = task.inverse_actions or (-1,) * task.n_actions
     group = all(a in task.stay_actions or (inverse[a] >= 0 and inverse[inverse[a]] == a) for a in range(task.n_actions))
     if group:
-        return "orthogonal_tied", config.norm
+        lattice = task.commuting and task.displacements and all(s % 2 == 0 for s in config.module_sizes)
+        return ("commuting" if lattice else "orthogonal_tied"), config.norm
     return "free", "layernorm" if config.norm == "none" else config.norm
 
 

@@ -160,8 +160,10 @@ def test_auto_transitions_follow_what_the_world_declares():
     def chosen(spec, **config):
         return transitions_for(TEMtConfig(**config), Task.from_world(make_worlds(spec)[0], 10))
 
-    for spec in ("square:4", "periodic-square:4", "hex:4", "ring:5", "line:4", "square+stay:4"):
-        assert chosen(spec) == ("orthogonal_tied", "none"), spec  # groups: exact inverses, no drift
+    for spec in ("square:4", "periodic-square:4", "hex:4", "line:4", "square+stay:4", "line-jumps2:6"):
+        assert chosen(spec) == ("commuting", "none"), spec  # lattices: translations, exact on every loop
+    assert chosen("ring:5") == ("orthogonal_tied", "none")  # a group without steps on the plane
+    assert chosen("square:4", module_sizes=(7,)) == ("orthogonal_tied", "none")  # planes need even sizes
     assert chosen("family-tree:2") == ("free", "layernorm")  # a parent merges two children
     assert chosen("family-tree:2", action_matrices="orthogonal") == ("orthogonal", "none")  # overridable
     assert chosen("family-tree:2", norm="l2") == ("free", "l2")

@@ -180,6 +180,33 @@ def test_worlds_declare_their_lattice_and_periodicity(spec, lattice, periodic):
         assert world.displacements is None
 
 
+def test_steps_are_declared_only_when_they_form_a_lattice():
+    from envs.world import lattice_displacements
+    assert np.allclose(make_worlds("line-jumps3:8")[0].displacements[:, 0], [-3, -2, -1, 1, 2, 3])
+    # a 5x5x5 lattice drawn on the plane: its z step (0.4, 0.3) is no integer mix of x and y
+    graph = nx.grid_graph(dim=[3, 3, 3])
+    positions = np.array([[x + 0.4 * z, y + 0.3 * z] for x, y, z in graph.nodes])
+    index = {node: i for i, node in enumerate(graph.nodes)}
+    transitions = np.full((len(index), 3), -1)
+    for (x, y, z), i in index.items():
+        transitions[i] = [index.get((x + 1, y, z), -1), index.get((x, y + 1, z), -1), index.get((x, y, z + 1), -1)]
+    assert lattice_displacements(transitions, positions) is None
+    assert lattice_displacements(transitions[:, :2], positions) is not None  # x and y alone: a lattice
+
+
+@pytest.mark.parametrize("spec, commute", [
+    ("square:4", True), ("periodic-square:4", True), ("hex:4", True), ("ring:5", True), ("line-jumps2:6", True),
+    ("family-tree:2", False), ("family-tree-10:2", False)])
+def test_tasks_declare_whether_moves_commute(spec, commute):
+    from tem.model import Task, moves_commute
+    assert Task.from_world(make_worlds(spec)[0], 5).commuting == commute
+    # a twisted wrap (a Moebius strip's) breaks commutation at its edges
+    twisted = np.array([[1, 2], [0, 3], [3, 0], [2, 1]])  # action 0 then 1 from node 0: 3; 1 then 0: 3
+    assert moves_commute(twisted)
+    twisted[2, 0] = 1  # node 2's move 0 now leads to node 1: 0 -> 2 -> 1 differs from 0 -> 1 -> 3
+    assert not moves_commute(twisted)
+
+
 def test_unknown_lattice_is_refused():
     with pytest.raises(ValueError, match="lattice"):
         from_networkx(line(3).to_networkx()).__class__(
