@@ -91,7 +91,7 @@ def test_same_seed_same_weights_other_seed_differs(tmp_path):
     (["--batch", "0"], "batch"),
     (["--lr", "-1"], "lr"),
     (["--temt.action-matrices", "unitary"], "action_matrices"),
-    (["--temt.fixed-wavelengths"], "fixed_wavelengths"),
+    (["--temt.fixed-wavelengths", "--world", "ring"], "fixed_wavelengths"),
     (["--world", "ring+stay"], "grid worlds"),
     (["--tem.g-min", "0"], "TEM option"),
     (["--model", "tem", "--temt.key-dim", "4"], "TEM-t option"),
