@@ -153,14 +153,17 @@ class TEMt(Model):
         memory_state: MemoryState = self.memory.reset(state["memory"], new_world)
         value = self.value(self.sensory(obs))  # (B, T, sensory_dim)
         state_after, aux = {}, {}
+        with torch.autocast(obs.device.type, enabled=False):  # the path integration stays float32 under --amp
+            if self.inference is None:
+                position = self.position(action, previous)  # (B, T, d)
+            else:  # predict from the path-integrated code, store (and carry) the corrected one
+                inferred = self.inference.reset(state["inference"], new_world)
+                path, position, aux["gate"], state_after["inference"] = self.inference(
+                    self.position, action, previous, value.float(), inferred)
         if self.inference is None:
-            position = self.position(action, previous)  # (B, T, d)
             cells = position if self.cells is None else self.cells(position)  # (B, T, n_mec)
             query, key = self.query(cells), self.key(cells)
-        else:  # predict from the path-integrated code, store (and carry) the corrected one
-            inferred = self.inference.reset(state["inference"], new_world)
-            path, position, aux["gate"], state_after["inference"] = self.inference(
-                self.position, action, previous, value, inferred)
+        else:
             cells = position if self.cells is None else self.cells(position)
             query = self.query(path if self.cells is None else self.cells(path))
             key = self.key(cells)

@@ -25,6 +25,7 @@ TEM_MEMORY = "hebbian"
 """The only memory TEM takes: its own."""
 SCHEDULES = ("cosine", "exponential")
 DEVICES = ("cpu", "cuda", "auto")
+AMP_MODES = ("off", "bf16")
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,16 @@ class RunConfig:
     """seed for weights, SDM addresses, worlds and walks."""
     out: str = "runs/quick"
     """run directory (config, checkpoint, metrics, plots)."""
+    log_every: int = 10
+    """read the loss and accuracy off the device every N steps (progress bar, TensorBoard, NaN check)."""
+    prefetch: bool = True
+    """draw the next window in a background thread while the model trains on this one."""
+    compile: bool = False
+    """torch.compile the model (opt-in: compiling takes a while; see benchmarks/README.md)."""
+    amp: str = "off"
+    """off | bf16: autocast the memory and readout to bfloat16 (the path integration stays float32)."""
+    tf32: bool = False
+    """allow TF32 matrix products on CUDA."""
 
     def __post_init__(self):
         if self.steps < 1:
@@ -110,6 +121,10 @@ class RunConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.device not in DEVICES:
             raise ValueError(f"device must be cpu, cuda or auto, got {self.device!r}")
+        if self.log_every < 1:
+            raise ValueError(f"log_every must be >= 1, got {self.log_every}")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,15 @@ from __future__ import annotations
 import gc
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 
 RANK_SEED_STRIDE = 7_919  # rank r samples worlds with seed + r * stride: its own stream
+TIMEOUT = timedelta(minutes=10)
+"""How long a collective waits for the slowest rank (evaluations run on rank 0 alone, and the
+end-of-run analysis only after every rank has left the group)."""
 
 
 @dataclass(frozen=True)
@@ -38,16 +42,10 @@ def init_distributed(device: str) -> Distributed:
         return Distributed()
     if not dist.is_initialized():
         use_cuda = device != "cpu" and torch.cuda.is_available()
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        if use_cuda:  # before NCCL starts: each process on its own GPU
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", timeout=TIMEOUT)
     return Distributed(dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0")), world_size)
-
-
-def all_finite(loss: torch.Tensor, info: Distributed) -> bool:
-    """Whether the loss is finite on every rank (so that all ranks stop together)."""
-    finite = torch.isfinite(loss.detach()).float()
-    if info.enabled:
-        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-    return bool(finite.item())
 
 
 def max_weight_difference(model: torch.nn.Module) -> float:

@@ -91,12 +91,14 @@ def train(run: Config | Run) -> Run:
             start = time.perf_counter()
             losses = run.train_step()
             run.train_seconds += time.perf_counter() - start
-            bar.set_postfix(loss=f"{run.running['loss']:.3f}", acc=f"{run.running['acc']:.3f}")
             bar.update()
-            if main_process:
-                for name, value in losses.items():
-                    writer.add_scalar(f"losses/{name}", value, run.step)
-                writer.add_scalar("charts/train_accuracy", run.running["acc"], run.step)
+            if run.step % every.log_every == 0 or run.step == every.steps:
+                run.sync()  # the one read from the device (raises on a non-finite loss)
+                bar.set_postfix(loss=f"{run.running['loss']:.3f}", acc=f"{run.running['acc']:.3f}")
+                if main_process:
+                    for name, value in losses.items():
+                        writer.add_scalar(f"losses/{name}", value.item(), run.step)
+                    writer.add_scalar("charts/train_accuracy", run.running["acc"], run.step)
             if main_process and every.eval_every and run.step % every.eval_every == 0 and run.step < every.steps:
                 scores = log_evaluation(run, rows, writer)
                 bar.write(f"step {run.step}: link inference {scores['link_inference_acc']:.3f}, "
@@ -113,6 +115,7 @@ def train(run: Config | Run) -> Run:
         difference = max_weight_difference(run.model)
         if main_process:
             print(f"{run.dist.world_size} ranks in sync: max |weight difference| = {difference:.3g}")
+        run.close()  # every rank leaves the group now: none waits in a collective while rank 0 analyses
     if main_process:
         if every.analysis:
             final_analysis(run, rows)

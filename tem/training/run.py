@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from envs import WalkPolicy, WalkSampler, make_worlds
 from tem.checkpoint import build_model, load_checkpoint, load_plain, model_record, save_checkpoint
 from tem.model import Task, map_state
 from tem.training.config import Config, make_config
-from tem.training.distributed import RANK_SEED_STRIDE, all_finite, init_distributed, shutdown
+from tem.training.distributed import RANK_SEED_STRIDE, init_distributed, shutdown
+from tem.training.prefetch import PrefetchingSampler
 
 
 def resolve_device(name: str) -> torch.device:
@@ -41,9 +43,28 @@ def learning_rate(step: int, config) -> float:
     return optim.lr * (optim.min_lr_ratio + (1 - optim.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def to_tensors(batch, device) -> tuple[torch.Tensor, ...]:
-    """``(obs, action, new_world)`` of a sampler batch as tensors on ``device``."""
-    return tuple(torch.as_tensor(x, device=device) for x in (batch.obs, batch.action, batch.new_world))
+class Pending:
+    """Losses and accuracies of the steps since the last read, kept on the device (no host sync)."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.first_step, self.values = device, 0, []
+
+    def add(self, step: int, loss: torch.Tensor, accuracy: torch.Tensor) -> None:
+        if not self.values:
+            self.first_step = step
+        self.values.append(torch.stack([loss.float(), accuracy.float()]))
+
+    def read(self, info) -> tuple[list[float], list[float], int | None]:
+        """``(losses, accuracies, first step whose loss was not finite on some rank, or None)``; clears."""
+        if not self.values:
+            return [], [], None
+        values, self.values = torch.stack(self.values), []  # (steps, 2)
+        finite = torch.isfinite(values[:, 0]).float()
+        if info.enabled:
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        values, finite = values.tolist(), finite.tolist()
+        bad = next((self.first_step + i for i, ok in enumerate(finite) if not ok), None)
+        return [v[0] for v in values], [v[1] for v in values], bad
 
 
 def _sampler_to_plain(state: dict) -> dict:
@@ -63,24 +84,32 @@ class Run:
         self.dir = Path(config.run.out)
         self.dist = init_distributed(config.run.device)
         self.device = resolve_device(config.run.device)
-        if self.device.type == "cuda" and self.dist.enabled:
-            self.device = torch.device("cuda", self.dist.local_rank)
+        if self.device.type == "cuda":
+            if self.dist.enabled:
+                self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = config.run.tf32
         if config.run.threads:
             torch.set_num_threads(config.run.threads)
         self.worlds = make_worlds(config.data.world)
         torch.manual_seed(config.run.seed)  # the same initial weights (and SDM addresses) on every rank
         self.model = build_model(config.model, Task.from_world(self.worlds[0], config.data.n_objects)).to(self.device)
-        self.net = self.model  # what the forward pass goes through: DDP-wrapped when distributed
+        self.net = self.model  # what the forward pass goes through: DDP-wrapped when distributed, maybe compiled
         if self.dist.enabled:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.optim.lr)
+        if config.run.compile:
+            self.net = torch.compile(self.net, dynamic=True)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.optim.lr,
+                                          fused=True if self.device.type == "cuda" else None)
         data = config.data
-        self.sampler = WalkSampler(self.worlds, data.batch, data.window, data.walk_length, n_objects=data.n_objects,
-                                   seed=config.run.seed + self.dist.rank * RANK_SEED_STRIDE,
-                                   policy=WalkPolicy(data.persistence, data.approach))
+        sampler = WalkSampler(self.worlds, data.batch, data.window, data.walk_length, n_objects=data.n_objects,
+                              seed=config.run.seed + self.dist.rank * RANK_SEED_STRIDE,
+                              policy=WalkPolicy(data.persistence, data.approach))
+        self.sampler = PrefetchingSampler(sampler, self.device, config.run.prefetch)
         self.state = self.model.initial_state(data.batch, self.device)
         self.step, self.train_seconds, self.running = 0, 0.0, {"loss": float("nan"), "acc": float("nan")}
+        self._pending = Pending(self.device)
         if checkpoint is not None:
             self.load(checkpoint)
 
@@ -115,7 +144,9 @@ class Run:
                 "torch_rng": torch.get_rng_state(), "train_seconds": self.train_seconds, "running": self.running}
 
     def save(self) -> None:
-        """Rank 0 writes the checkpoint; other ranks write their own walks' state beside it."""
+        """Rank 0 writes the checkpoint; other ranks write their own walks' state beside it. Only
+        finite weights are saved: the losses since the last sync are checked first."""
+        self.sync()
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.dist.is_main:
             save_checkpoint(self.dir / "checkpoint.pt", self.checkpoint())
@@ -143,14 +174,18 @@ class Run:
         self.step, self.train_seconds = checkpoint["step"], checkpoint["train_seconds"]
         self.running = dict(checkpoint["running"])
 
-    def train_step(self) -> dict[str, float]:
-        """One gradient step on the next window; returns the named losses."""
-        obs, action, new_world = to_tensors(self.sampler.next_window(), self.device)
-        out = self.net(obs, action, new_world, self.state, step=self.step)
-        losses = self.model.losses(out, obs, self.step)
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The next window ``(obs (B, T), action (B, T), new_world (B,))`` on the run's device."""
+        return self.sampler.next_window()
+
+    def train_step(self, batch: tuple[torch.Tensor, ...] | None = None) -> dict[str, torch.Tensor]:
+        """One gradient step on ``batch`` (default: the next window); returns the named losses as
+        tensors on the device. Nothing is read back to the host here: :meth:`sync` does that."""
+        obs, action, new_world = batch if batch is not None else self.next_batch()
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.run.amp == "bf16"):
+            out = self.net(obs, action, new_world, self.state, step=self.step)
+            losses = self.model.losses(out, obs, self.step)
         loss = losses["total"]
-        if not all_finite(loss, self.dist):
-            raise FloatingPointError(f"loss became {loss.item()} at step {self.step + 1}")
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.step, self.config)
         self.optimizer.zero_grad(set_to_none=True)
@@ -161,13 +196,24 @@ class Run:
         self.state = self.model.detach_state(out.state)
         self.step += 1
         self.model.trained_steps.fill_(self.step)
-        accuracy = (out.logits.argmax(-1) == obs).float().mean().item()
-        for key, value in (("loss", loss.item()), ("acc", accuracy)):
-            old = self.running[key]
-            self.running[key] = value if math.isnan(old) else 0.95 * old + 0.05 * value
-        return {name: value.item() for name, value in losses.items()}
+        accuracy = (out.logits.detach().argmax(-1) == obs).float().mean()
+        self._pending.add(self.step, loss.detach(), accuracy)
+        return {name: value.detach() for name, value in losses.items()}
+
+    def sync(self) -> None:
+        """Read the steps' losses and accuracy off the device into ``running`` (a moving average);
+        raises ``FloatingPointError`` if a loss was not finite (on any rank) since the last sync."""
+        losses, accuracies, first_bad = self._pending.read(self.dist)
+        if first_bad is not None:
+            raise FloatingPointError(f"loss became {losses[first_bad - self._pending.first_step]} at step {first_bad}")
+        for key, values in (("loss", losses), ("acc", accuracies)):
+            for value in values:
+                old = self.running[key]
+                self.running[key] = value if math.isnan(old) else 0.95 * old + 0.05 * value
 
     def close(self) -> None:
-        """Leave the process group (torchrun); the model is released first (DDP holds the group)."""
-        info, self.net = self.dist, None
-        shutdown(info)
+        """Stop the sampler's thread and leave the process group (torchrun); the DDP wrapper, which
+        holds the group, is dropped first. Safe to call twice; the model stays usable."""
+        self.sampler.close()
+        self.net = self.model
+        shutdown(self.dist)
