@@ -3,8 +3,11 @@
     python benchmarks/suite.py                 # CPU (2 threads), and CUDA when torch sees a GPU
     python benchmarks/suite.py --quick         # shorter timings, for a smoke check
 
-Each configuration runs ``benchmarks/throughput.py`` in its own process (so that peak memory is
-its own), the results are printed as a table and written to ``benchmarks/results.json``.
+On the CPU each configuration runs ``benchmarks/throughput.py`` in its own process (so that peak RSS
+is its own); on CUDA one process measures all batch sizes of a (model, memory, walk length) with
+``--batches`` (start-up is expensive there; the peak GPU memory is reset per configuration). The
+results are printed as a table (with the sampler's share of the step time) and written to
+``benchmarks/results.json``.
 """
 from __future__ import annotations
 
@@ -28,15 +31,25 @@ def available(model: str, memory: str) -> bool:
     return model in MODELS and (memory in MEMORIES if model == "temt" else memory == "hebbian")
 
 
-def run_one(model, memory, window, batch, walk_length, device, threads, seconds) -> dict | None:
+def run_batches(model, memory, window, batches, walk_length, device, threads, seconds) -> list[dict]:
+    """``throughput.py`` for ``batches`` in one process: one result per batch that ran."""
     command = [sys.executable, str(HERE / "throughput.py"), "--model", model, "--memory", memory,
-               "--batch", str(batch), "--window", str(window), "--walk-length", str(walk_length),
+               "--batches", ",".join(map(str, batches)), "--window", str(window), "--walk-length", str(walk_length),
                "--device", device, "--threads", str(threads), "--seconds", str(seconds)]
     result = subprocess.run(command, capture_output=True, text=True)
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0:
         print(f"  failed: {' '.join(command[1:])}\n{result.stderr[-500:]}", file=sys.stderr)
-        return None
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return rows
+
+
+def _line(row: dict) -> str:
+    """One row of the table."""
+    sampler = f"{100 * row['sampler_share']:.0f}%" if row.get("sampler_share") is not None else ""
+    gpu = row.get("peak_gpu_mb") or ""
+    return (f"{row['model']:6} {row['memory']:9} {row['device']:6} {row['batch']:>5} {row['window']:>6} "
+            f"{row['walk_length']:>5} {row['env_steps_per_s']:>12,} {row['step_time_ms']:>8} {sampler:>7} "
+            f"{row['peak_rss_mb']:>8} {gpu:>7}")
 
 
 def main(argv=None) -> int:
@@ -53,20 +66,17 @@ def main(argv=None) -> int:
     batches = BATCHES[:2] if args.quick else BATCHES
     results = []
     print(f"{'model':6} {'memory':9} {'device':6} {'batch':>5} {'window':>6} {'walk':>5} "
-          f"{'env-steps/s':>12} {'ms/step':>8} {'peak MB':>8}")
+          f"{'env-steps/s':>12} {'ms/step':>8} {'sampler':>7} {'peak MB':>8} {'GPU MB':>7}")
     for model, memory, window in MODELS:
         if not available(model, memory):
             continue
         for device in devices:
-            for batch in batches if device == "cpu" else batches + (4096,):
-                for walk_length in WALK_LENGTHS:
-                    row = run_one(model, memory, window, batch, walk_length, device, args.threads, seconds)
-                    if row is None:
-                        continue
-                    results.append(row)
-                    print(f"{model:6} {memory:9} {device:6} {batch:>5} {window:>6} {walk_length:>5} "
-                          f"{row['env_steps_per_s']:>12,} {row['step_time_ms']:>8} {row['peak_rss_mb']:>8}",
-                          flush=True)
+            for walk_length in WALK_LENGTHS:
+                groups = [[b] for b in batches] if device == "cpu" else [list(batches) + [4096]]
+                for group in groups:
+                    for row in run_batches(model, memory, window, group, walk_length, device, args.threads, seconds):
+                        results.append(row)
+                        print(_line(row), flush=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0

@@ -167,7 +167,8 @@ class TEMt(Model):
             cells = position if self.cells is None else self.cells(position)
             query = self.query(path if self.cells is None else self.cells(path))
             key = self.key(cells)
-        out = self.memory(query, key, value, memory_state, return_activity)
+        out = self.memory(query, key, value, memory_state, return_activity,
+                          query_is_key=self.inference is None and self.config.tie_query_key)
         logits = self.readout(out.read)  # (B, T, n_objects)
         return ModelOutput(logits, cells, out.activity, out.units,
                            {"position": position[:, -1], "memory": out.state, **state_after}, aux=aux)

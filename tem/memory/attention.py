@@ -64,45 +64,56 @@ class AttentionMemory(WindowMemory):
         return {**state, "valid": state["valid"] & ~slots[:, None], "written": state["written"] * ~slots}
 
     def mask(self, state: MemoryState, T: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Which memories each step of a window may read.
+        """Which memories each step of a window may read, as a boolean mask (no float bias).
 
-        Returns ``bias (B, 1, T, M + T)``, 0 where visible and -inf elsewhere (rows with nothing
-        visible see column 0, to be zeroed by the caller), and ``count (B, T, 1)`` the number
-        of visible memories.
+        Returns ``visible``, bool, True where step ``t`` may read column ``j``, broadcastable to
+        ``(B, 1, T, M + T)``: ``(1, 1, T, T)`` when nothing is stored (``M == 0``: only the causal band
+        matters), else the stored columns' validity ``(B, 1, 1, M + T)`` combined with the causal (and
+        ``cap``) band ``(1, 1, T, M + T)`` into ``(B, 1, T, M + T)``. Rows with nothing visible see
+        column 0 (softmax needs one finite score; the caller zeroes their read). Also returns
+        ``count (B, T, 1)`` float, the number of visible memories. Nothing here waits for the device.
+
+        ``scaled_dot_product_attention`` turns a boolean mask into an additive one of the same shape
+        and of the query's dtype, so with stored memories a dense ``(B, 1, T, M + T)`` bias still
+        exists inside it (what its memory-efficient kernel keeps for the backward pass).
         """
         B, M = state["valid"].shape
         device = state["valid"].device
-        written = torch.cat([state["valid"], torch.ones(B, T, dtype=torch.bool, device=device)], dim=1)
-        column = torch.arange(M + T, device=device) - M  # time of each memory; window start = 0
-        step = torch.arange(T, device=device)[:, None]
-        causal = column[None, :] < step  # strictly earlier steps only
-        low = (step - self.cap).clamp(min=-M) if self.cap > 0 else torch.full_like(step, -M)
-        causal &= column[None, :] >= low
-        inf = torch.tensor(float("-inf"), device=device)
-        bias = torch.where(written, 0.0, inf)[:, None, None, :] + torch.where(causal, 0.0, inf)[None, None]
+        column = torch.arange(M + T, device=device) - M  # (M + T,) time of each memory; window start = 0
+        step = torch.arange(T, device=device)[:, None]  # (T, 1)
+        band = column < step  # (T, M + T): strictly earlier steps only
+        low = (step - self.cap).clamp(min=-M) if self.cap > 0 else torch.full_like(step, -M)  # (T, 1)
+        if self.cap > 0:
+            band &= column >= low
+        if M == 0:  # every column is a step of this window: the band alone, the same for every slot
+            count = band.sum(-1, dtype=torch.float32).expand(B, T)  # (B, T)
+            band[:, 0] |= ~band.any(-1)  # step 0 sees nothing yet
+            return band[None, None], count[..., None]
+        written = torch.cat([state["valid"], torch.ones(B, T, dtype=torch.bool, device=device)], dim=1)  # (B, M + T)
         prefix = torch.cat([torch.zeros(B, 1, device=device), written.float().cumsum(1)], dim=1)  # (B, M + T + 1)
         count = prefix[:, M + step[:, 0]] - prefix[:, M + low[:, 0]]  # (B, T)
-        bias[:, 0, :, 0].masked_fill_(count == 0, 0.0)
-        return bias, count[..., None]
+        visible = written[:, None, None, :] & band[None, None]  # (B, 1, T, M + T)
+        visible[:, 0, :, 0] |= count == 0
+        return visible, count[..., None]
 
-    def forward(self, query, key, value, state, return_activity=False) -> MemoryOutput:
+    def forward(self, query, key, value, state, return_activity=False, query_is_key=None) -> MemoryOutput:
         T = query.shape[1]
         keys = torch.cat([state["keys"], key], dim=1)  # (B, M + T, key_dim)
         values = torch.cat([state["values"], value], dim=1)  # (B, M + T, value_dim)
-        bias, count = self.mask(state, T)
+        visible, count = self.mask(state, T)
         beta = self.log_beta.exp()
         if self.log_scale:
             beta = beta * torch.log1p(count)  # (B, T, 1)
         any_visible = count > 0  # a step with no memory yet reads zeros
         weights = units = None
         if return_activity:  # explicit weights, for analysis
-            scores = beta * torch.bmm(query, keys.transpose(1, 2)) + bias[:, 0]  # (B, T, M + T)
-            weights = torch.softmax(scores, dim=-1) * any_visible
+            scores = beta * torch.bmm(query, keys.transpose(1, 2))  # (B, T, M + T)
+            weights = torch.softmax(scores.masked_fill(~visible[:, 0], float("-inf")), dim=-1) * any_visible
             read = torch.bmm(weights, values)  # (B, T, value_dim)
             units = self.column_steps(state, T)
         else:  # fused kernel
             read = F.scaled_dot_product_attention((beta * query)[:, None], keys[:, None], values[:, None],
-                                                  attn_mask=bias, scale=1.0)[:, 0] * any_visible
+                                                  attn_mask=visible, scale=1.0)[:, 0] * any_visible
         return MemoryOutput(read=read, activity=weights, units=units, state=self._append(state, keys, values, T))
 
     @staticmethod
@@ -114,7 +125,11 @@ class AttentionMemory(WindowMemory):
         return torch.where(valid & (steps >= 0), steps, -1)
 
     def _append(self, state, keys, values, T) -> MemoryState:
-        """Keep the window's memories; drop old columns no slot can read any more."""
+        """Keep the window's memories; drop old columns no slot can read any more.
+
+        The kept length depends on the data (which slots were reset), so this waits for the device
+        once per window (:func:`oldest_in_use`); it is the memory's only host synchronisation.
+        """
         B = keys.shape[0]
         valid = torch.cat([state["valid"], torch.ones(B, T, dtype=torch.bool, device=keys.device)], dim=1)
         first = oldest_in_use(valid)

@@ -22,9 +22,15 @@ MemoryState = dict[str, torch.Tensor]
 
 def oldest_in_use(used: torch.Tensor) -> int:
     """Index of the oldest stored column any slot still holds, from ``used (B, M)`` bool (M if none):
-    the columns before it can be dropped."""
-    held = used.any(dim=0)
-    return int(held.nonzero()[0]) if held.any() else held.shape[0]
+    the columns before it can be dropped.
+
+    The answer sets a shape, so it is read back from the device: one synchronisation (a single
+    ``.item()``), the leading columns no slot holds being counted on the device.
+    """
+    held = used.any(dim=0)  # (M,)
+    if held.numel() == 0:
+        return 0
+    return int((held.cumsum(0) == 0).sum().item())  # leading columns no slot holds
 
 
 class MemoryOutput(NamedTuple):
@@ -59,10 +65,13 @@ class WindowMemory(nn.Module, ABC):
 
     @abstractmethod
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, state: MemoryState,
-                return_activity: bool = False) -> MemoryOutput:
+                return_activity: bool = False, query_is_key: bool | None = None) -> MemoryOutput:
         """Read with ``query`` then write ``(key, value)``, step by step over a window.
 
         Args:
             query: ``(B, T, key_dim)``; key: ``(B, T, key_dim)``; value: ``(B, T, value_dim)``.
             state: the state before the window.
+            return_activity: also return the units' activity (for analysis).
+            query_is_key: the caller's word that ``query`` equals ``key`` (tied projections), so a
+                memory may share the work of addressing; None: not said (a memory that cares checks).
         """

@@ -186,9 +186,11 @@ class SDMMemory(WindowMemory):
         dense = torch.zeros(*index.shape[:-1], self.n_units, device=weight.device, dtype=weight.dtype)
         return dense.scatter(-1, index, weight)
 
-    def forward(self, query, key, value, state, return_activity=False) -> MemoryOutput:
+    def forward(self, query, key, value, state, return_activity=False, query_is_key=None) -> MemoryOutput:
         if self.activation == "topk":
-            return self._forward_topk(query, key, value, state, return_activity)
+            if query_is_key is None:  # not said: the same tensor, or equal values (a wait for the device)
+                query_is_key = key is query or torch.equal(key, query)
+            return self._forward_topk(query, key, value, state, return_activity, query_is_key)
         return self.dense_forward(self.activate(query), self.activate(key), value, state, return_activity)
 
     @staticmethod
@@ -206,12 +208,12 @@ class SDMMemory(WindowMemory):
                             activity=a_query if return_activity else None,
                             units=units if return_activity else None, state=new_state)
 
-    def _forward_topk(self, query, key, value, state, return_activity) -> MemoryOutput:
+    def _forward_topk(self, query, key, value, state, return_activity, query_is_key=False) -> MemoryOutput:
         """The same computation with the ``k`` active neurons gathered instead of dense ``(B, T, m)``
-        products. When queries equal keys (TEM-t ties them) the selection is done once."""
+        products. When queries are keys (``query_is_key``: TEM-t ties them) the selection is done once."""
         B, T, D = value.shape
         iq, wq = self.select(query)  # (B, T, k)
-        ik, wk = (iq, wq) if key is query or torch.equal(key, query) else self.select(key)
+        ik, wk = (iq, wq) if query_is_key else self.select(key)
         k = iq.shape[-1]
         flat_q, flat_k = iq.reshape(B, T * k), ik.reshape(B, T * k)
         stored = state["contents"].gather(1, flat_q[..., None].expand(-1, -1, D)).view(B, T, k, D)
