@@ -47,13 +47,13 @@ for b in 256 1024; do
   $PY benchmarks/time_to_accuracy.py "$RUNS/quick$b" 0.99 | tee -a "$OUT/log.txt" | last_json
 done
 
+log "TEM-t throughput with --tf32, --amp bf16, --compile"
+for flags in "--tf32" "--amp bf16" "--tf32 --amp bf16" "--compile"; do
+  $PY benchmarks/throughput.py --model temt --device cuda --threads 0 --window 50 --walk-length 250 \
+      --batches 4096,16384 --seconds 3 $flags 2>&1 | tee -a "$OUT/log.txt" | last_json 2
+done
 log "memory scaling"
 $PY benchmarks/memory_scaling.py --device cuda --batch 16 --memories attention,sdm \
     --walk-lengths 1000,10000,100000 --out "$OUT/memory_scaling.json" 2>&1 | tail -n 12 | tee -a "$OUT/log.txt"
 
-log "TEM-t throughput with --tf32, --amp bf16, --compile"
-for flags in "--tf32" "--amp bf16" "--tf32 --amp bf16" "--compile"; do
-  $PY benchmarks/throughput.py --model temt --device cuda --threads 0 --window 50 --walk-length 250 \
-      --batches 1024,4096,16384 --seconds 3 $flags 2>&1 | tee -a "$OUT/log.txt" | last_json 3
-done
 log "done"

@@ -99,3 +99,24 @@ def test_bad_run_options_are_refused():
     for bad, message in (({"amp": "fp8"}, "amp"), ({"log_every": 0}, "log_every")):
         with pytest.raises(ValueError, match=message):
             Run.start({**TINY, **bad})
+
+
+def test_a_cuda_run_names_its_gpu_by_index(tmp_path, monkeypatch):
+    from tem.training import run as run_module
+
+    assert run_module.cuda_device(torch.device("cuda"), 0) == torch.device("cuda", 0)
+    assert run_module.cuda_device(torch.device("cuda"), 3) == torch.device("cuda", 3)
+    assert run_module.cuda_device(torch.device("cuda", 1), 0) == torch.device("cuda", 1)
+    chosen = []
+
+    def set_device(device):  # torch refuses a device without an index
+        if not isinstance(device, int) and device.index is None:
+            raise ValueError("Expected a torch.device with a specified index")
+        chosen.append(device)
+        raise RuntimeError("no GPU here: the device was set, the test stops")
+
+    monkeypatch.setattr(run_module, "resolve_device", lambda name: torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "set_device", set_device)
+    with pytest.raises(RuntimeError, match="no GPU here"):
+        Run.start({**TINY, "out": str(tmp_path / "run"), "device": "cuda"})
+    assert chosen == [torch.device("cuda", 0)]

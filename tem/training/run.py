@@ -30,6 +30,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cuda_device(device: torch.device, local_rank: int) -> torch.device:
+    """The GPU this process uses: the one named (``cuda:1``), else its local rank's (``cuda`` ->
+    ``cuda:0`` for a single process). ``torch.cuda.set_device`` needs the index."""
+    return device if device.index is not None else torch.device("cuda", local_rank)
+
+
 def learning_rate(step: int, config) -> float:
     """The learning rate at ``step`` of a run with ``config``: linear warm-up, then cosine decay to
     ``min_lr_ratio * lr`` at the last step; or ``lr_min + (lr - lr_min) 0.5^(step / lr_half_life)``."""
@@ -85,8 +91,7 @@ class Run:
         self.dist = init_distributed(config.run.device)
         self.device = resolve_device(config.run.device)
         if self.device.type == "cuda":
-            if self.dist.enabled:
-                self.device = torch.device("cuda", self.dist.local_rank)
+            self.device = cuda_device(self.device, self.dist.local_rank)
             torch.cuda.set_device(self.device)
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = config.run.tf32
         if config.run.threads:
