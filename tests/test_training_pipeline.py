@@ -81,7 +81,7 @@ def test_bf16_autocast_trains_and_keeps_the_path_integration_in_float32(tmp_path
     run = train(2, tmp_path, amp="bf16")
     assert np.isfinite(run.running["loss"])
     obs, action, new_world = run.next_batch()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(run.device.type, dtype=torch.bfloat16):
         out = run.model(obs, action, new_world, run.state)
     assert out.state["position"].dtype == torch.float32 and out.logits.dtype == torch.bfloat16
 
