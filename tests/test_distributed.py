@@ -45,3 +45,16 @@ def test_resuming_with_another_number_of_processes_is_refused(tmp_path):
     result = subprocess.run([sys.executable, "train.py", "--resume", str(out)], cwd=ROOT, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2 and "processes" in result.stderr
+
+
+def test_ranks_leave_together_before_rank_0_analyses(tmp_path):
+    """With the end-of-run analysis on, both ranks exit cleanly, twice: every rank leaves the process
+    group before rank 0 analyses (no rank waits in a collective meanwhile)."""
+    analysis = [arg for arg in TINY if arg != "--no-analysis"]
+    small = ["--eval.worlds", "2", "--eval.walk-length", "40", "--ratemaps.walk-length", "200", "--ratemaps.units", "4",
+             "--ratemaps.shuffles", "2"]
+    for attempt in range(2):
+        out = tmp_path / f"ddp{attempt}"
+        result = torchrun(*analysis, *small, "--steps", "2", "--out", str(out))
+        assert result.returncode == 0, why(result)
+        assert (out / "eval.json").exists() and (out / "ratemaps.json").exists()
