@@ -46,8 +46,14 @@ class DataConfig:
     """walk policy: probability of repeating the previous action."""
     approach: float = 0.0
     """walk policy: probability of stepping toward a target node."""
+    sampler_workers: int = 1
+    """processes drawing the walks, the batch's slots split between them (1: a thread of this process;
+    more: another random stream of walks, for large batches on a GPU)."""
 
     def __post_init__(self):
+        if not 1 <= self.sampler_workers <= self.batch:
+            raise ValueError(f"sampler_workers must be between 1 and the batch ({self.batch}), "
+                             f"got {self.sampler_workers}")
         for name in ("n_objects", "batch", "window", "walk_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from envs import WalkSampler
+from envs.pool import SamplerPool
 
 
 def window_tensors(batch, pin: bool) -> tuple[torch.Tensor, ...]:
@@ -22,13 +23,14 @@ def window_tensors(batch, pin: bool) -> tuple[torch.Tensor, ...]:
 
 
 class PrefetchingSampler:
-    """A :class:`~envs.WalkSampler` whose next window is drawn while the current one trains.
+    """A :class:`~envs.WalkSampler` (or :class:`~envs.pool.SamplerPool`) whose next window is drawn
+    while the current one trains.
 
     ``next_window()`` returns ``(obs (B, T) int64, action (B, T) int64, new_world (B,) bool)`` on
     ``device``; with ``prefetch=False`` it draws synchronously (the same windows).
     """
 
-    def __init__(self, sampler: WalkSampler, device: torch.device, prefetch: bool = True):
+    def __init__(self, sampler: WalkSampler | SamplerPool, device: torch.device, prefetch: bool = True):
         self.sampler, self.device = sampler, torch.device(device)
         self.pin = self.device.type == "cuda"
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sampler") if prefetch else None
@@ -61,8 +63,10 @@ class PrefetchingSampler:
         self.sampler.load_state_dict(state)
 
     def close(self) -> None:
-        """Stop the thread; the window already drawn is still handed out next (then windows are drawn
-        synchronously)."""
+        """Stop the thread (the window already drawn is still handed out next, then windows are drawn
+        synchronously) and the sampler's worker processes, if it has any."""
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        if hasattr(self.sampler, "close"):
+            self.sampler.close()

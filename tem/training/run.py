@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 
 from envs import WalkPolicy, WalkSampler, make_worlds
+from envs.pool import SamplerPool
 from tem.checkpoint import build_model, load_checkpoint, load_plain, model_record, save_checkpoint
 from tem.model import Task, map_state
 from tem.training.config import Config, make_config
@@ -108,9 +109,13 @@ class Run:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.optim.lr,
                                           fused=True if self.device.type == "cuda" else None)
         data = config.data
-        sampler = WalkSampler(self.worlds, data.batch, data.window, data.walk_length, n_objects=data.n_objects,
-                              seed=config.run.seed + self.dist.rank * RANK_SEED_STRIDE,
-                              policy=WalkPolicy(data.persistence, data.approach))
+        walks = dict(n_objects=data.n_objects, seed=config.run.seed + self.dist.rank * RANK_SEED_STRIDE,
+                     policy=WalkPolicy(data.persistence, data.approach))
+        if data.sampler_workers > 1:
+            sampler = SamplerPool(self.worlds, data.batch, data.window, data.walk_length, workers=data.sampler_workers,
+                                  **walks)
+        else:
+            sampler = WalkSampler(self.worlds, data.batch, data.window, data.walk_length, **walks)
         self.sampler = PrefetchingSampler(sampler, self.device, config.run.prefetch)
         self.state = self.model.initial_state(data.batch, self.device)
         self.step, self.train_seconds, self.running = 0, 0.0, {"loss": float("nan"), "acc": float("nan")}
@@ -173,7 +178,11 @@ class Run:
         except RuntimeError as error:
             raise ValueError(f"checkpoint weights do not fit this model: {error}") from None
         self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self.sampler.load_state_dict(_sampler_from_plain(checkpoint["sampler"]))
+        sampler_state = _sampler_from_plain(checkpoint["sampler"])
+        if ("rng" in sampler_state) != (self.config.data.sampler_workers == 1):
+            raise ValueError("checkpoint's walks were drawn with another number of sampler workers; resume "
+                             "with the same --sampler-workers")
+        self.sampler.load_state_dict(sampler_state)
         self.state = map_state(lambda tensor: tensor.to(self.device), checkpoint["carried_state"])
         torch.set_rng_state(checkpoint["torch_rng"])
         self.step, self.train_seconds = checkpoint["step"], checkpoint["train_seconds"]
