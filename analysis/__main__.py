@@ -1,7 +1,7 @@
 """``python -m analysis`` (``tem-analysis``): analyse a training run directory.
 
     python -m analysis evaluate RUN [--world W] [--worlds N] [--walk-length L] [--seed S]
-    python -m analysis ratemaps RUN [--world W] [--walk-length L] [--units N] [--shuffles N] [--seed S]
+    python -m analysis ratemaps RUN [--world W] [--walk-length L] [--units N] [--shuffles N] [--seed S] [--threads T]
     python -m analysis sdm --n 64 --d 11      # the SDM ~ attention figure and fitted beta
 
 The evaluate and ratemaps flags are the fields of :class:`analysis.config.EvalConfig` and
@@ -16,7 +16,6 @@ import json
 import sys
 
 from analysis.config import EvalConfig, RatemapConfig
-from tem.configuration import add_flags
 
 SETTINGS = {"evaluate": ("eval", EvalConfig), "ratemaps": ("ratemaps", RatemapConfig)}
 PRINTED = {"evaluate": ("world", "link_inference_acc", "ideal_observer_acc", "ideal_observer_note",
@@ -26,7 +25,9 @@ PRINTED = {"evaluate": ("world", "link_inference_acc", "ideal_observer_acc", "id
                         "mec_distinct_spacing_modules", "mec_modules", "hpc_fraction_place", "remapping", "seconds")}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(flags: bool = True) -> argparse.ArgumentParser:
+    """The command line; without ``flags`` the settings flags of evaluate and ratemaps are left out
+    (they need :mod:`tem.configuration`, which imports torch: the sdm command does without)."""
     parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -35,8 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     for command, (group, cls) in SETTINGS.items():
         sub = commands.add_parser(command, help=helps[command], description=cls.__doc__)
         sub.add_argument("run_dir", help="run directory written by train.py (or its checkpoint file)")
-        add_flags(sub, cls, group, bare=True)
+        if flags:
+            from tem.configuration import add_flags
+
+            add_flags(sub, cls, group, bare=True)
         sub.add_argument("--device", default="cpu", help="cpu | cuda (default: cpu)")
+        if command == "ratemaps":
+            sub.add_argument("--threads", type=int, default=1,
+                             help="torch threads for the mapping walks (default 1: their products are small, "
+                                  "more threads mostly wait on each other; 0: torch's default)")
     sdm = commands.add_parser("sdm", help="SDM circle intersection vs softmax: fitted beta and figure")
     sdm.add_argument("--n", type=int, default=64, help="dimension of the binary space")
     sdm.add_argument("--d", type=int, default=11, help="Hamming radius of the read/write circles")
@@ -52,7 +60,9 @@ def settings_from(args: argparse.Namespace, command: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(flags=command != "sdm").parse_args(argv)
     try:
         if args.command == "sdm":
             from analysis.sdm import sdm_report
@@ -65,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_from(args, args.command)
         from analysis.pipeline import evaluate_run, ratemaps_run
 
-        run = evaluate_run if args.command == "evaluate" else ratemaps_run
-        result = run(args.run_dir, settings, device=args.device)
+        if args.command == "evaluate":
+            result = evaluate_run(args.run_dir, settings, device=args.device)
+        else:
+            result = ratemaps_run(args.run_dir, settings, device=args.device, threads=args.threads or None)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

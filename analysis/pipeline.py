@@ -11,18 +11,13 @@ import re
 import time
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from analysis.config import EvalConfig, RatemapConfig
-from analysis.evaluate import EVAL_SEED_OFFSET, accuracy_curves, run_walks, score_walks
 from analysis.gridness import fraction_above, score_units
-from analysis.ideal import ideal_observer
-from analysis.maps import autocorrelogram, default_bin_size, rasterise
+from analysis.maps import autocorrelograms, default_bin_size, raster_layout, rasterise_many
 from analysis.place import PLACE_METHOD, place_cell_scores
-from analysis.plots import plot_accuracy_vs_visited, plot_cell_summary, plot_images, plot_node_maps
-from analysis.ratemaps import mec_modules, record_rate_maps
-from analysis.remapping import remapping_scores, plot_remapping
+from analysis.ratemaps import mec_modules, record_walks
 from envs import make_worlds
 from envs.files import is_file_spec
 from tem.checkpoint import load_checkpoint, restore_model, save_json
@@ -58,6 +53,10 @@ def evaluate_run(run_dir, settings: EvalConfig = EvalConfig(), *, device: str = 
     ``settings.world`` (default: its training family), beside the node-visited, edge-visited and
     ideal-observer agents (:mod:`analysis.ideal`) on the same walks. Writes ``eval[-WORLD].json``,
     ``accuracy_vs_visited[-WORLD].csv`` and ``.png``; returns the summary dict."""
+    from analysis.evaluate import EVAL_SEED_OFFSET, accuracy_curves, run_walks, score_walks
+    from analysis.ideal import ideal_observer
+    from analysis.plots import plot_accuracy_vs_visited
+
     run_dir = Path(run_dir)
     model, checkpoint = load_run(run_dir, device)
     config, n_objects = checkpoint["config"], model.task.n_objects
@@ -100,15 +99,19 @@ def default_ratemap_world(spec: str) -> str:
 
 
 def ratemaps_run(run_dir, settings: RatemapConfig = RatemapConfig(), *, device: str = "cpu",
-                 progress: bool = True) -> dict:
+                 progress: bool = True, threads: int | None = 1) -> dict:
     """Rate maps, spatial scores and remapping of the model in ``run_dir`` on ``settings.world``
     (default: the run's own rate-map world).
 
     Writes ``ratemaps.json`` (per-unit scores, fractions, methods), ``ratemaps_mec.png``,
     ``ratemaps_hpc.png``, ``autocorrelograms_mec.png``, ``cells_mec.png``, ``cells_hpc.png`` and
     ``remapping.png``; each name ends in ``-WORLD`` when the world is not the run's own rate-map
-    world, so that maps on another world never overwrite the run's.
+    world, so that maps on another world never overwrite the run's. The two walks (the maps, and
+    the world with new objects for remapping) run side by side on ``threads`` torch threads
+    (:func:`analysis.ratemaps.record_walks`).
     """
+    from analysis.remapping import remapping_scores
+
     run_dir = Path(run_dir)
     start = time.perf_counter()
     model, checkpoint = load_run(run_dir, device)
@@ -118,9 +121,9 @@ def ratemaps_run(run_dir, settings: RatemapConfig = RatemapConfig(), *, device: 
     suffix = "" if spec == own else "-" + _slug(spec)
     target = max(_worlds_for(spec, model), key=lambda w: w.n_nodes)
     walk_length = settings.walk_length or 50 * target.n_nodes  # ~25 visits per node in the second half
-    kwargs = dict(n_objects=n_objects, n_hpc_units=settings.units, device=device, progress=progress)
-    maps = record_rate_maps(model, target, walk_length, seed=settings.seed, **kwargs)
-    other = record_rate_maps(model, target, walk_length, seed=settings.seed + 1, **kwargs)
+    maps, other = record_walks(model, target, walk_length, seeds=(settings.seed, settings.seed + 1),
+                               n_objects=n_objects, n_hpc_units=settings.units, device=device, progress=progress,
+                               threads=threads)
     result = {"world": target.name, "walk_length": walk_length, "n_mec_units": len(maps.mec),
               "n_hpc_units": len(maps.hippocampus), "model": model.kind, "hpc_unit_kind": model.hippocampal_units,
               "memory": model.memory_kind}
@@ -160,6 +163,8 @@ def _plot_best_cells(run_dir: Path, maps, world, result: dict, modules: np.ndarr
     """``cells_mec.png``: the ``n`` MEC units of highest s60, their autocorrelograms and the grid
     spacings of all grid cells by module; ``cells_hpc.png``: the ``n`` most informative place
     units (then other units), their autocorrelograms and the field sizes of all place units."""
+    from analysis.plots import plot_cell_summary
+
     mec, hpc = result["mec_units"], result["hpc_units"]
     s60 = np.array([-np.inf if u["s60"] is None else u["s60"] for u in mec])
     best = np.argsort(-s60, kind="stable")[:n]
@@ -176,9 +181,9 @@ def _plot_best_cells(run_dir: Path, maps, world, result: dict, modules: np.ndarr
     best = np.lexsort((-information, ~place))[:n]  # place units first, most informative first
     visited = np.isfinite(maps.hippocampus).any(axis=0).sum()
     field_size = np.array([u["field_fraction"] * visited for u in hpc])
+    best_autocorrelograms = autocorrelograms(rasterise_many(maps.hippocampus[best], raster_layout(world.positions)))
     fig, _ = plot_cell_summary(
-        maps.hippocampus[best], [autocorrelogram(rasterise(maps.hippocampus[i], world.positions))
-                                 for i in best], world, field_size[place],
+        maps.hippocampus[best], best_autocorrelograms, world, field_size[place],
         titles=[f"unit {i}: {_fmt(hpc[i]['spatial_information'])} bits, {hpc[i]['n_fields']} "
                 f"field{'' if hpc[i]['n_fields'] == 1 else 's'}" for i in best],
         hist_label="field size of place units (nodes)",
@@ -224,11 +229,16 @@ def _fmt(value) -> str:
 
 
 def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def _plot_maps(run_dir: Path, maps, other, world, result: dict, modules: np.ndarray, suffix: str = "") -> None:
+    from analysis.plots import plot_images, plot_node_maps
+    from analysis.remapping import plot_remapping
+
     mec_titles = hpc_titles = None
     if "mec_units" in result:
         mec_titles = [f"{i}: s60 {_fmt(u['s60'])}, s90 {_fmt(u['s90'])}" for i, u in enumerate(result["mec_units"])]
@@ -239,7 +249,7 @@ def _plot_maps(run_dir: Path, maps, other, world, result: dict, modules: np.ndar
         fig, _ = plot_node_maps(values, world, titles=titles, suptitle=f"{label} on {world.name}")
         _save(fig, run_dir / f"ratemaps_{name}{suffix}.png")
     if "mec_units" in result:
-        images = [autocorrelogram(rasterise(m, world.positions)) for m in maps.mec]
+        images = autocorrelograms(rasterise_many(maps.mec, raster_layout(world.positions)))
         fig, _ = plot_images(images, titles=mec_titles,
                              suptitle=f"autocorrelograms of MEC units ({world.name})")
         _save(fig, run_dir / f"autocorrelograms_mec{suffix}.png")

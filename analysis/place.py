@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 from scipy import ndimage, sparse
 
-from analysis.maps import _check_map, _rng, rasterise
+from analysis.maps import _check_map, _rng, raster_layout, rasterise_many
 
 PLACE_METHOD = ("Skaggs spatial information (bits per unit activity, occupancy from the walk) against the "
                 "percentile of the same statistic over circular time shifts of the activity; fields = "
@@ -60,6 +60,29 @@ def _information(maps: np.ndarray, occupancy) -> np.ndarray:
         ratio = rates / mean[:, None]
         terms = np.where(ratio > 0, ratio * np.log2(np.where(ratio > 0, ratio, 1.0)), 0.0)
     return np.where(mean > 0, np.maximum(terms @ p, 0.0), np.nan)  # >= 0 up to rounding
+
+
+def _shifted_information(activity: np.ndarray, nodes: np.ndarray, n_nodes: int, occupancy: np.ndarray,
+                         shifts: np.ndarray, chunk: int = 25) -> np.ndarray:
+    """Skaggs information ``(S, U)`` of the node maps of ``activity (K, U)`` circularly shifted in time
+    by each of ``shifts (S,)`` steps against the walk ``nodes (K,)``: ``node_maps(np.roll(activity,
+    shift, axis=0), nodes, n_nodes)`` for all shifts at once, ``chunk`` shifts per sparse product
+    (rolling the activity forward is rolling the nodes back: step ``k``'s activity is counted at
+    node ``nodes[(k + shift) % K]``)."""
+    K, n_units = activity.shape
+    steps = np.arange(K)
+    out = np.empty((len(shifts), n_units))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        visited = np.where(occupancy > 0, occupancy, np.nan)
+    for lo in range(0, len(shifts), chunk):
+        part = np.asarray(shifts[lo:lo + chunk], dtype=np.int64)
+        rows = (np.arange(len(part))[:, None] * n_nodes + nodes[(steps + part[:, None]) % K]).ravel()
+        onehot = sparse.csr_matrix((np.ones(rows.size), (rows, np.tile(steps, len(part)))),
+                                   shape=(len(part) * n_nodes, K))
+        maps = np.asarray(onehot @ activity).reshape(len(part), n_nodes, n_units) / visited[:, None]
+        out[lo:lo + chunk] = _information(maps.transpose(0, 2, 1).reshape(-1, n_nodes),
+                                          occupancy).reshape(len(part), n_units)
+    return out
 
 
 def spatial_information(rate_map, occupancy=None) -> float:
@@ -114,16 +137,16 @@ def place_cell_scores(activity: np.ndarray, nodes: np.ndarray, world, *, n_shuff
     min_shift = max(1, K // 20) if min_shift is None else min_shift
     maps, occupancy = node_maps(activity, nodes, world.n_nodes)  # (U, n_nodes), (n_nodes,)
     information = _information(maps, occupancy)
-    shuffled = np.stack([_information(node_maps(np.roll(activity, int(shift), axis=0), nodes, world.n_nodes)[0],
-                                      occupancy)
-                         for shift in rng.integers(min_shift, max(min_shift + 1, K - min_shift), n_shuffles)])
+    shifts = rng.integers(min_shift, max(min_shift + 1, K - min_shift), n_shuffles)
+    shuffled = _shifted_information(activity, nodes, world.n_nodes, occupancy, shifts)  # (n_shuffles, U)
     with warnings.catch_warnings():  # a silent unit has NaN information in every shuffle
         warnings.simplefilter("ignore", RuntimeWarning)
         thresholds = np.nanpercentile(shuffled, percentile, axis=0) if n_shuffles else np.full(len(maps), np.nan)
     min_bins = 1 if world.lattice == "square" else 2  # one node: one bin on squares, a few on hex rasters
+    rasters = rasterise_many(maps, raster_layout(world.positions))
     results = []
     for unit, unit_map in enumerate(maps):
-        fields = count_fields(rasterise(unit_map, world.positions), threshold=field_threshold, min_bins=min_bins)
+        fields = count_fields(rasters[unit], threshold=field_threshold, min_bins=min_bins)
         shifted = unit_map - min(np.nanmin(unit_map), 0.0)
         fraction = float(np.nanmean(shifted > field_threshold * np.nanmax(shifted)))
         results.append({"spatial_information": float(information[unit]),

@@ -6,6 +6,8 @@ Units come through the model contract (:class:`tem.model.Model`): the MEC cells 
 """
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -94,6 +96,34 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
         visited = np.where(occupancy > 0, occupancy, np.nan)
         return RateMaps(mec_sum / visited, hpc_sum / visited, occupancy, units, np.concatenate(trace_nodes),
                         np.concatenate(trace))
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None):
+    """Run the block with ``threads`` torch intra-op threads (None or 0: leave torch's setting)."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def record_walks(model, world: World, walk_length: int, *, seeds=(0,), threads: int | None = 1,
+                 **kwargs) -> list[RateMaps]:
+    """:func:`record_rate_maps` of one walk per seed of ``seeds`` (``kwargs`` go to it), the walks
+    side by side on one Python thread each, with ``threads`` torch threads for them all (default 1:
+    a walk is many small sequential products, which more threads only split into pieces that wait
+    on each other: on a busy 2-core machine that made the walk tens of times slower; None keeps
+    torch's setting). Each walk's maps are those it gets alone."""
+    if torch.device(kwargs.get("device", "cpu")).type != "cpu":
+        threads = None
+    with torch_threads(threads), ThreadPoolExecutor(max_workers=len(seeds)) as pool:
+        walks = [pool.submit(record_rate_maps, model, world, walk_length, seed=seed,
+                             **{**kwargs, "progress": kwargs.get("progress", False) and i == 0})
+                 for i, seed in enumerate(seeds)]
+        return [walk.result() for walk in walks]
 
 
 def unit_activity(activity: torch.Tensor, column_units: torch.Tensor, units: np.ndarray) -> np.ndarray:
