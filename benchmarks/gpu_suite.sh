@@ -25,8 +25,18 @@ log "TEM-t throughput, batch sweep"
 $PY benchmarks/throughput.py --model temt --device cuda --threads 0 --window 50 --walk-length 250 \
     --batches 256,1024,4096,16384 --seconds 3 2>&1 | tee -a "$OUT/log.txt" | last_json 4
 
+log "TEM-t throughput, 8 sampler processes, compiled and not"
+for flags in "--compile" ""; do
+  $PY benchmarks/throughput.py --model temt --device cuda --threads 0 --window 50 --walk-length 250 \
+      --batches 4096,16384 --seconds 3 --set sampler_workers=8 $flags 2>&1 | tee -a "$OUT/log.txt" | last_json 2
+done
+
 log "profile of one TEM-t step"
 $PY benchmarks/profile_step.py --device cuda --batch 4096 2>&1 | tee "$OUT/profile.txt" | last_json
+
+log "profile of one TEM step"
+$PY benchmarks/profile_step.py --model tem --memory hebbian --window 20 --device cuda --batch 16 --warmup 3 \
+    --steps 2 2>&1 | tee "$OUT/profile_tem.txt" | last_json
 
 log "quick preset on CUDA, whole command (batch 64)"
 start=$(date +%s%N)
