@@ -118,6 +118,10 @@ class RunConfig:
     """off | bf16: autocast the memory and readout to bfloat16 (the path integration stays float32)."""
     tf32: bool = False
     """allow TF32 matrix products on CUDA."""
+    wandb: bool = False
+    """also log the scalars and the final figures to Weights & Biases (pip install -e ".[wandb]")."""
+    wandb_project: str = "tem"
+    """the Weights & Biases project of --wandb."""
 
     def __post_init__(self):
         if self.steps < 1:

@@ -7,6 +7,7 @@ and their figures.
 from __future__ import annotations
 
 import csv
+import json
 import time
 from pathlib import Path
 
@@ -82,7 +83,10 @@ def train(run: Config | Run) -> Run:
     if main_process:
         save_json(run.dir / "config.json", config.to_dict())
     rows = read_metrics(run.dir / "metrics.csv", up_to_step=run.step)
-    writer = SummaryWriter(str(run.dir / "tb"), purge_step=run.step or None) if main_process else None
+    writer = None
+    if main_process:
+        tracker = start_wandb(run) if config.run.wandb else None
+        writer = Scalars(SummaryWriter(str(run.dir / "tb"), purge_step=run.step or None), tracker)
     bar = tqdm(total=config.run.steps, initial=run.step, desc="train", unit="step", dynamic_ncols=True,
                disable=not main_process)
     every = config.run
@@ -126,7 +130,49 @@ def train(run: Config | Run) -> Run:
                 rows.append(metrics_row(run, {}))
                 write_metrics(run.dir / "metrics.csv", rows)
         writer.close()
+        if writer.tracker is not None:
+            finish_wandb(writer.tracker, run.dir)
     return run
+
+
+class Scalars:
+    """The run's scalars to TensorBoard and, with ``--wandb``, the same to Weights & Biases."""
+
+    def __init__(self, tensorboard, tracker=None):
+        self.tensorboard, self.tracker = tensorboard, tracker
+
+    def add_scalar(self, name: str, value: float, step: int) -> None:
+        self.tensorboard.add_scalar(name, value, step)
+        if self.tracker is not None:
+            self.tracker.log({name: value}, step=step)
+
+    def close(self) -> None:
+        self.tensorboard.close()
+
+
+def start_wandb(run: Run):
+    """A Weights & Biases run for the run directory (resumed with it); ``WANDB_MODE=offline`` keeps
+    it on disk."""
+    import wandb
+
+    run_id = run.dir.resolve().as_posix().replace("/", "-").strip("-")[-64:]
+    return wandb.init(project=run.config.run.wandb_project, name=run.dir.name, id=run_id, resume="allow",
+                      dir=str(run.dir), config=run.config.to_dict())
+
+
+def finish_wandb(tracker, run_dir: Path) -> None:
+    """Log the run's figures (``*.png``) and the final scores, then close the W&B run."""
+    import wandb
+
+    figures = {f"figures/{path.stem}": wandb.Image(str(path)) for path in sorted(run_dir.glob("*.png"))}
+    if figures:
+        tracker.log(figures)
+    for name in ("eval.json", "ratemaps.json"):
+        if (run_dir / name).exists():
+            scores = json.loads((run_dir / name).read_text())
+            tracker.summary.update({f"{name[:-5]}/{key}": value for key, value in scores.items()
+                                    if isinstance(value, (int, float))})
+    tracker.finish()
 
 
 def final_analysis(run: Run, rows: list[dict]) -> None:

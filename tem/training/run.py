@@ -6,6 +6,7 @@ Checkpoints hold tensors and plain values only (:mod:`tem.checkpoint`).
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -97,6 +98,8 @@ class Run:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = config.run.tf32
         if config.run.threads:
             torch.set_num_threads(config.run.threads)
+        if config.run.wandb and importlib.util.find_spec("wandb") is None:
+            raise ValueError('--wandb needs the wandb package: pip install -e ".[wandb]"')
         self.worlds = make_worlds(config.data.world)
         torch.manual_seed(config.run.seed)  # the same initial weights (and SDM addresses) on every rank
         self.model = build_model(config.model, Task.from_world(self.worlds[0], config.data.n_objects)).to(self.device)
