@@ -16,6 +16,9 @@ from tem.position import PositionCode
 from tem.sensory import SensoryCode
 
 
+INFERENCE_MODES = ("auto", "on", "off")
+
+
 @dataclass(frozen=True)
 class TEMtConfig:
     """TEM-t: path integration with learned action matrices, an attention or SDM hippocampus."""
@@ -47,14 +50,18 @@ class TEMtConfig:
     """memory key and query size."""
     tie_query_key: bool = True
     """one projection for queries and keys (q_t = k_t for the same position code)."""
-    inference: bool = False
-    """position inference: after each observation, correct the code with the codes stored where the same sensation was seen."""
+    inference: str = "auto"
+    """position inference: after each observation, correct the code with the codes stored where the same sensation was seen. on | off | auto: on where moves merge nodes (a tree's parent), whose walks reveal where they started only through the objects that recur; off on groups (grids, tori, rings, lines), where it costs throughput and, on bounded grids, accuracy."""
     inference_beta: float = 8.0
     """position inference: initial inverse temperature of the sensory match (learned)."""
     memory: MemoryConfig = AttentionConfig()
     """the hippocampal memory (--memory attention | sdm)."""
 
     def __post_init__(self):
+        if isinstance(self.inference, bool):  # configs written before "auto": true / false
+            object.__setattr__(self, "inference", "on" if self.inference else "off")
+        if self.inference not in INFERENCE_MODES:
+            raise ValueError(f"inference must be one of {', '.join(INFERENCE_MODES)}, got {self.inference!r}")
         if not self.module_sizes or min(self.module_sizes) < 1:
             raise ValueError(f"module_sizes must be positive, got {self.module_sizes}")
         for name in ("sensory_dim", "key_dim"):
@@ -76,12 +83,22 @@ def transitions_for(config: TEMtConfig, task: Task) -> tuple[str, str]:
     codes that stay distinct far beyond the training worlds' size)."""
     if config.action_matrices != "auto":
         return config.action_matrices, config.norm
-    inverse = task.inverse_actions or (-1,) * task.n_actions
-    group = all(a in task.stay_actions or (inverse[a] >= 0 and inverse[inverse[a]] == a) for a in range(task.n_actions))
-    if group:
+    if is_group(task):
         lattice = task.commuting and task.displacements and all(s % 2 == 0 for s in config.module_sizes)
         return ("commuting" if lattice else "orthogonal_tied"), config.norm
     return "free", "layernorm" if config.norm == "none" else config.norm
+
+
+def is_group(task: Task) -> bool:
+    """Whether every moving action of ``task`` has an inverse (no move merges two nodes)."""
+    inverse = task.inverse_actions or (-1,) * task.n_actions
+    return all(a in task.stay_actions or (inverse[a] >= 0 and inverse[inverse[a]] == a) for a in range(task.n_actions))
+
+
+def inference_for(config: TEMtConfig, task: Task) -> bool:
+    """Whether the model infers its position from memory: ``config.inference``, with ``"auto"`` on
+    exactly where the task's moves are not a group (see :func:`is_group`)."""
+    return config.inference == "on" or (config.inference == "auto" and not is_group(task))
 
 
 class TEMt(Model):
@@ -112,7 +129,7 @@ class TEMt(Model):
         self.value = nn.Linear(config.sensory_dim, config.sensory_dim, bias=False)
         self.memory = make_memory(config.memory, config.key_dim, config.sensory_dim)
         self.readout = nn.Linear(config.sensory_dim, task.n_objects)
-        self.inference = PositionInference(beta_sense=config.inference_beta) if config.inference else None
+        self.inference = PositionInference(beta_sense=config.inference_beta) if inference_for(config, task) else None
 
     @property
     def hippocampal_units(self) -> str:

@@ -167,3 +167,18 @@ def test_auto_transitions_follow_what_the_world_declares():
     assert chosen("family-tree:2") == ("free", "layernorm")  # a parent merges two children
     assert chosen("family-tree:2", action_matrices="orthogonal") == ("orthogonal", "none")  # overridable
     assert chosen("family-tree:2", norm="l2") == ("free", "l2")
+
+
+def test_auto_inference_is_on_where_moves_merge_nodes_and_overridable():
+    from tem.temt import inference_for
+
+    def infers(spec, **config):
+        return inference_for(TEMtConfig(**config), Task.from_world(make_worlds(spec)[0], 10))
+
+    assert infers("family-tree:2") and infers("family-tree-10:2")  # a parent merges two children
+    for spec in ("square:4", "periodic-square:4", "ring:5", "line-jumps2:6"):
+        assert not infers(spec), spec
+    assert infers("square:4", inference="on") and not infers("family-tree:2", inference="off")
+    assert TEMtConfig(inference=True).inference == "on" and TEMtConfig(inference=False).inference == "off"  # old configs
+    with pytest.raises(ValueError, match="inference"):
+        TEMtConfig(inference="sometimes")
