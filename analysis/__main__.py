@@ -2,6 +2,7 @@
 
     python -m analysis evaluate RUN [--world W] [--worlds N] [--walk-length L] [--seed S]
     python -m analysis ratemaps RUN [--world W] [--walk-length L] [--units N] [--shuffles N] [--seed S] [--threads T]
+    python -m analysis export RUN --to DIR --format nwb|pynapple|netcdf|csv [ratemaps flags] [--overwrite]
     python -m analysis sdm --n 64 --d 11      # the SDM ~ attention figure and fitted beta
 
 The evaluate and ratemaps flags are the fields of :class:`analysis.config.EvalConfig` and
@@ -16,13 +17,16 @@ import json
 import sys
 
 from analysis.config import EvalConfig, RatemapConfig
+from analysis.export import FORMATS, MissingExtra
 
-SETTINGS = {"evaluate": ("eval", EvalConfig), "ratemaps": ("ratemaps", RatemapConfig)}
+SETTINGS = {"evaluate": ("eval", EvalConfig), "ratemaps": ("ratemaps", RatemapConfig),
+            "export": ("ratemaps", RatemapConfig)}
 PRINTED = {"evaluate": ("world", "link_inference_acc", "ideal_observer_acc", "ideal_observer_note",
                         "link_inference_by_action", "first_visit_acc", "node_visited_acc",
                         "node_visited_agent_acc", "edge_visited_agent_acc"),
            "ratemaps": ("world", "mec_fraction_grid", "mec_fraction_square_grid", "mec_fraction_grid_cells",
-                        "mec_distinct_spacing_modules", "mec_modules", "hpc_fraction_place", "remapping", "seconds")}
+                        "mec_distinct_spacing_modules", "mec_modules", "hpc_fraction_place", "remapping", "seconds"),
+           "export": ("format", "files", "world", "walk_length", "n_mec_units", "n_hpc_units", "seconds")}
 
 
 def build_parser(flags: bool = True) -> argparse.ArgumentParser:
@@ -32,16 +36,25 @@ def build_parser(flags: bool = True) -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     helps = {"evaluate": "zero-shot link inference on fresh worlds",
-             "ratemaps": "rate maps, grid and place scores, remapping"}
+             "ratemaps": "rate maps, grid and place scores, remapping",
+             "export": "the walk, unit activity, rate maps and scores as NWB, pynapple, netCDF or CSV"}
     for command, (group, cls) in SETTINGS.items():
-        sub = commands.add_parser(command, help=helps[command], description=cls.__doc__)
+        description = ("Export the walk, unit activity, rate maps and unit scores of ratemaps (same flags, same "
+                       "walk) as NWB, pynapple, netCDF or CSV." if command == "export" else cls.__doc__)
+        sub = commands.add_parser(command, help=helps[command], description=description)
         sub.add_argument("run_dir", help="run directory written by train.py (or its checkpoint file)")
         if flags:
             from tem.configuration import add_flags
 
             add_flags(sub, cls, group, bare=True)
         sub.add_argument("--device", default="cpu", help="cpu | cuda (default: cpu)")
-        if command == "ratemaps":
+        if command == "export":
+            sub.add_argument("--to", required=True,
+                             help="output folder (must not exist or be empty, unless --overwrite)")
+            sub.add_argument("--format", required=True, choices=list(FORMATS),
+                             help="nwb, pynapple, netcdf (these need: pip install -e \".[export]\") or csv")
+            sub.add_argument("--overwrite", action="store_true", help="write into an existing, non-empty --to")
+        if command in ("ratemaps", "export"):
             sub.add_argument("--threads", type=int, default=1,
                              help="torch threads for the mapping walks (default 1: their products are small, "
                                   "more threads mostly wait on each other; 0: torch's default)")
@@ -77,9 +90,14 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.command == "evaluate":
             result = evaluate_run(args.run_dir, settings, device=args.device)
+        elif args.command == "export":
+            from analysis.export import export_run
+
+            result = export_run(args.run_dir, args.to, args.format, settings, overwrite=args.overwrite,
+                                device=args.device, threads=args.threads or None)
         else:
             result = ratemaps_run(args.run_dir, settings, device=args.device, threads=args.threads or None)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, MissingExtra) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps({k: result[k] for k in PRINTED[args.command] if k in result}, indent=2))

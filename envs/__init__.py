@@ -1,6 +1,7 @@
 """Worlds for cognitive-map models: grids, graphs, world files, walks and their Gymnasium faces.
 
-Importing this package registers ``tem/Grid-v0`` and ``tem/Graph-v0`` with Gymnasium.
+Importing this package registers ``tem/Grid-v0`` and ``tem/Graph-v0`` with Gymnasium, both for
+``gym.make`` and for ``gym.make_vec`` (their vector forms, :mod:`envs.vector`).
 """
 from envs.families import FAMILIES, GRID_KINDS, make_worlds
 from envs.files import FILE_EXTENSIONS, load_world, save_world
@@ -17,15 +18,18 @@ __all__ = ["FAMILIES", "FAMILY_TREE_RELATIONS", "FILE_EXTENSIONS", "GRID_KINDS",
 from gymnasium.envs.registration import register, registry  # noqa: E402
 
 from envs.gym_env import GraphEnv, GridEnv, WorldEnv  # noqa: E402
+from envs.vector import GraphVectorEnv, GridVectorEnv, WorldVectorEnv  # noqa: E402
 
-__all__ += ["GraphEnv", "GridEnv", "WorldEnv"]
+__all__ += ["GraphEnv", "GraphVectorEnv", "GridEnv", "GridVectorEnv", "WorldEnv", "WorldVectorEnv"]
 
 MAX_EPISODE_STEPS = 1000
 """Default truncation of the registered envs; override with ``gym.make(..., max_episode_steps=n)``."""
 
 if "tem/Grid-v0" not in registry:  # importing twice (e.g. after a module reload) must not re-register
-    register(id="tem/Grid-v0", entry_point="envs.gym_env:GridEnv", max_episode_steps=MAX_EPISODE_STEPS,
+    register(id="tem/Grid-v0", entry_point="envs.gym_env:GridEnv", vector_entry_point="envs.vector:GridVectorEnv",
+             max_episode_steps=MAX_EPISODE_STEPS,
              kwargs={"width": 8, "height": None, "shape": "square", "periodic": False,
                      "n_objects": 45, "stay_action": False})
 if "tem/Graph-v0" not in registry:
-    register(id="tem/Graph-v0", entry_point="envs.gym_env:GraphEnv", max_episode_steps=MAX_EPISODE_STEPS)
+    register(id="tem/Graph-v0", entry_point="envs.gym_env:GraphEnv", vector_entry_point="envs.vector:GraphVectorEnv",
+             max_episode_steps=MAX_EPISODE_STEPS)
