@@ -4,6 +4,7 @@
     python -m analysis ratemaps RUN [--world W] [--walk-length L] [--units N] [--shuffles N] [--seed S] [--threads T]
     python -m analysis export RUN --to DIR --format nwb|pynapple|netcdf|csv [ratemaps flags] [--overwrite]
     python -m analysis sdm --n 64 --d 11      # the SDM ~ attention figure and fitted beta
+    python -m analysis sdm-of RUN [--walks N] [--walk-length L] [--seed S] [--noise F]   # a TEM-t's SDM radius
 
 The evaluate and ratemaps flags are the fields of :class:`analysis.config.EvalConfig` and
 :class:`analysis.config.RatemapConfig`, the settings train.py's end-of-run analysis uses (there they
@@ -62,7 +63,30 @@ def build_parser(flags: bool = True) -> argparse.ArgumentParser:
     sdm.add_argument("--n", type=int, default=64, help="dimension of the binary space")
     sdm.add_argument("--d", type=int, default=11, help="Hamming radius of the read/write circles")
     sdm.add_argument("--out", default=".", help="folder for the figure sdm_n{N}_d{D}.png")
+    sdm_of = commands.add_parser("sdm-of", help="the SDM radius of a trained TEM-t's attention memory",
+                                 description="Effective beta of a trained TEM-t's attention, the binary SDM radius "
+                                             "that matches it and the optimal radii; writes RUN/sdm_of.json and "
+                                             "RUN/sdm_of.png.")
+    sdm_of.add_argument("run_dir", help="run directory written by train.py (or its checkpoint file)")
+    sdm_of.add_argument("--walks", type=int, default=16, help="walks measured, in one batch (default 16)")
+    sdm_of.add_argument("--walk-length", type=int, default=None, help="steps per walk (default: the run's)")
+    sdm_of.add_argument("--seed", type=int, default=0, help="seed of the walks (default 0)")
+    sdm_of.add_argument("--noise", type=float, default=0.1,
+                        help="query noise of the query-noise optimum: bits (>= 1) or a fraction of key_dim (default 0.1)")
     return parser
+
+
+def sdm_of_main(args: argparse.Namespace) -> int:
+    """``sdm-of``: print the summary (JSON, then one line of text)."""
+    from analysis.sdm_of import sdm_of_run
+
+    result = sdm_of_run(args.run_dir, n_walks=args.walks, walk_length=args.walk_length, seed=args.seed,
+                        noise=args.noise)
+    shown = ("beta_eff", "beta_learned", "memory_size", "query_norm", "key_norm", "n", "d", "d_continuous",
+             "beta_fit", "beta_in_range", "optima", "figure")
+    print(json.dumps({k: result[k] for k in shown}, indent=2))
+    print(result["summary"])
+    return 0
 
 
 def settings_from(args: argparse.Namespace, command: str):
@@ -75,8 +99,10 @@ def settings_from(args: argparse.Namespace, command: str):
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(flags=command != "sdm").parse_args(argv)
+    args = build_parser(flags=command not in ("sdm", "sdm-of")).parse_args(argv)
     try:
+        if args.command == "sdm-of":
+            return sdm_of_main(args)
         if args.command == "sdm":
             from analysis.sdm import sdm_report
 

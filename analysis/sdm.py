@@ -288,3 +288,106 @@ def sdm_report(n: int, d: int, out: str | Path = ".") -> dict:
 
     plt.close(fig)
     return {"n": n, "d": d, "beta": fit.beta, "beta_lstsq": fit.beta_lstsq, "figure": str(path)}
+
+
+# --- the query-noise radius and the radius matching a given beta (issue 19, part 4) ---
+
+def intersection_second_moment(n: int, d: int) -> float:
+    """``E_D[|O_d(x) ∩ O_d(p)|^2]`` for a pattern ``p`` at a uniformly random address, i.e. over the
+    distance ``D ~ Binomial(n, 1/2)``: ``sum_D C(n, D) I_d(D)^2 / 2^n`` (a float, computed exactly in
+    integers first)."""
+    _check(n, d)
+    total = sum(math.comb(n, v) * circle_intersection(n, d, v) ** 2 for v in range(min(n, 2 * d) + 1))
+    return math.exp(math.log(total) - n * math.log(2))
+
+
+def query_noise_snr(n: int, d: int, noise: int, n_patterns: float = 1024) -> float:
+    """Signal-to-noise ratio of one bit read with a noisy query, neurons at every address of ``{0,1}^n``.
+
+    The query lies ``noise`` bits from the stored address of the target pattern; the other
+    ``m - 1`` patterns (``m = n_patterns``) sit at uniformly random addresses and hold independent
+    random ``+-1`` bits. The read of a bit is ``sum_i I_d(D_i) x_i`` (``I_d``: :func:`circle_intersection`,
+    ``D_i``: the query's distance to pattern ``i``), so::
+
+        rho(d) = I_d(noise) / sqrt((m - 1) E_D[I_d(D)^2]),   D ~ Binomial(n, 1/2)
+
+    (:func:`intersection_second_moment`). Zero when ``noise > 2d`` (the circles do not meet).
+    """
+    _check(n, d)
+    if not 0 <= noise <= n:
+        raise ValueError(f"the query noise must be in [0, n={n}] bits, got {noise!r}")
+    if n_patterns <= 1:
+        raise ValueError(f"the query-noise SNR needs at least two stored patterns, got {n_patterns}")
+    signal = circle_intersection(n, d, noise)
+    if signal == 0:
+        return 0.0
+    return signal / math.sqrt((n_patterns - 1) * intersection_second_moment(n, d))
+
+
+def query_noise_retrieval(n: int, d: int, noise: int, n_patterns: float = 1024) -> float:
+    """Probability of retrieving the whole ``n``-bit target from a query ``noise`` bits away, in the
+    normal approximation with bits treated as independent: ``Phi(rho)^n`` (:func:`query_noise_snr`)."""
+    return float(norm.cdf(query_noise_snr(n, d, noise, n_patterns)) ** n)
+
+
+def query_noise_optimal_radius(n: int, n_patterns: float = 1024, noise: float = 0.1) -> dict:
+    """The radius ``d`` maximising :func:`query_noise_retrieval` (equivalently :func:`query_noise_snr`)
+    for a query ``noise`` away from the stored address: ``noise`` in bits (an int >= 1) or as a
+    fraction of ``n`` (a float < 1, rounded to the nearest bit, at least one).
+
+    Neurons sit at every address (as in :func:`optimal_radius`); there a noise-free query is best
+    served by ``d = 0`` (a lookup table), which is why this criterion needs noise. Returns
+    ``{"criterion": "query_noise", "noise_bits", "d", "snr", "retrieval", "beta", "beta_lstsq"}``.
+    """
+    _check(n)
+    bits = int(noise) if noise >= 1 else max(1, round(noise * n))
+    if bits > n:
+        raise ValueError(f"the query noise must be at most n={n} bits, got {bits}")
+    snrs = [query_noise_snr(n, d, bits, n_patterns) for d in range(n + 1)]
+    d = int(np.argmax(snrs))
+    fit = fit_beta(n, d) if d >= 2 else None
+    return {"criterion": "query_noise", "noise_bits": bits, "d": d, "snr": snrs[d],
+            "retrieval": float(norm.cdf(snrs[d]) ** n),
+            "beta": fit.beta if fit else None, "beta_lstsq": fit.beta_lstsq if fit else None}
+
+
+class RadiusMatch(NamedTuple):
+    """The binary-SDM radius whose fitted softmax beta (:func:`fit_beta`, the paper's estimator) is
+    nearest a given beta on a log scale.
+
+    ``d``: that radius (``2 <= d <= n``); ``d_continuous``: ``d`` interpolated linearly in
+    ``log beta`` between the two radii that bracket the target; ``beta_fit``: :func:`fit_beta`'s beta
+    at ``d``; ``in_range``: False when the target lies outside ``[beta(d = n), beta(d = 2)]`` (then
+    ``d`` is the nearest end and ``d_continuous`` equals it)."""
+
+    d: int
+    d_continuous: float
+    beta_fit: float
+    in_range: bool
+
+
+def match_radius(n: int, beta: float) -> RadiusMatch:
+    """The Hamming radius ``d`` of binary SDM in ``{0,1}^n`` whose circle-intersection weights give the
+    softmax inverse temperature ``beta`` (see :class:`RadiusMatch`). The fitted beta falls as ``d``
+    grows; radii whose fit is not positive (``d`` near ``n``) are skipped."""
+    _check(n)
+    if not beta > 0:
+        raise ValueError(f"beta must be > 0, got {beta!r}")
+    if n < 2:
+        raise ValueError(f"matching a radius needs n >= 2 (fit_beta needs d >= 2), got n={n}")
+    radii = np.arange(2, n + 1)
+    fitted = np.array([fit_beta(n, int(d)).beta for d in radii])
+    keep = fitted > 0
+    radii, logs = radii[keep], np.log(fitted[keep])
+    target = math.log(beta)
+    best = int(np.argmin(np.abs(logs - target)))
+    d = int(radii[best])
+    if not logs[-1] <= target <= logs[0]:
+        return RadiusMatch(d, float(d), float(fitted[keep][best]), False)
+    k = int(np.searchsorted(-logs, -target))  # first radius whose log beta is <= target
+    if k == 0 or logs[k] == target:
+        continuous = float(radii[k])
+    else:
+        lo, hi = logs[k - 1], logs[k]  # lo > target >= hi
+        continuous = float(radii[k - 1] + (lo - target) / (lo - hi) * (radii[k] - radii[k - 1]))
+    return RadiusMatch(d, continuous, float(fitted[keep][best]), True)
