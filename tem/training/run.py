@@ -51,6 +51,10 @@ def learning_rate(step: int, config) -> float:
     return optim.lr * (optim.min_lr_ratio + (1 - optim.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+MAX_PENDING = 1_000
+"""Steps whose losses may wait on the device before :meth:`Run.train_step` reads them itself."""
+
+
 class Pending:
     """Losses and accuracies of the steps since the last read, kept on the device (no host sync)."""
 
@@ -215,6 +219,8 @@ class Run:
         self.model.trained_steps.fill_(self.step)
         accuracy = (out.logits.detach().argmax(-1) == obs).float().mean()
         self._pending.add(self.step, loss.detach(), accuracy)
+        if len(self._pending.values) >= MAX_PENDING:  # a caller that never syncs: read now and then
+            self.sync()
         return {name: value.detach() for name, value in losses.items()}
 
     def sync(self) -> None:
