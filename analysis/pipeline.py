@@ -105,10 +105,11 @@ def ratemaps_run(run_dir, settings: RatemapConfig = RatemapConfig(), *, device: 
 
     Writes ``ratemaps.json`` (per-unit scores, fractions, methods), ``ratemaps_mec.png``,
     ``ratemaps_hpc.png``, ``autocorrelograms_mec.png``, ``cells_mec.png``, ``cells_hpc.png`` and
-    ``remapping.png``; each name ends in ``-WORLD`` when the world is not the run's own rate-map
-    world, so that maps on another world never overwrite the run's. The two walks (the maps, and
-    the world with new objects for remapping) run side by side on ``threads`` torch threads
-    (:func:`analysis.ratemaps.record_walks`).
+    ``remapping.png`` (and ``grid_place_relationship.png`` when the model's hippocampal units are a
+    fixed population: :func:`analysis.relationship.relationship_for_run`); each name ends in
+    ``-WORLD`` when the world is not the run's own rate-map world, so that maps on another world
+    never overwrite the run's. The two walks (the maps, and the world with new objects for
+    remapping) run side by side on ``threads`` torch threads (:func:`analysis.ratemaps.record_walks`).
     """
     from analysis.remapping import remapping_scores
 
@@ -136,6 +137,7 @@ def ratemaps_run(run_dir, settings: RatemapConfig = RatemapConfig(), *, device: 
         result["note"] = "grid and place scores need a square or hexagonal world; maps only"
     result["remapping"] = remapping_scores(maps, other, target)
     _plot_maps(run_dir, maps, other, target, result, modules, suffix)
+    _grid_place_relationship(run_dir, model, maps, other, target, result, settings, suffix)
     result["seconds"] = round(time.perf_counter() - start, 1)
     save_json(run_dir / f"ratemaps{suffix}.json", result)
     return result
@@ -256,3 +258,19 @@ def _plot_maps(run_dir: Path, maps, other, world, result: dict, modules: np.ndar
         _plot_best_cells(run_dir, maps, world, result, modules, images, suffix)
     fig, _ = plot_remapping(maps, other, world, result["remapping"])
     _save(fig, run_dir / f"remapping{suffix}.png")
+
+
+def _grid_place_relationship(run_dir: Path, model, maps, other, world, result: dict, settings: RatemapConfig,
+                             suffix: str = "") -> None:
+    """``result["grid_place_relationship"]`` (:func:`analysis.relationship.relationship_for_run`) and,
+    when there are pairs, ``grid_place_relationship.png``."""
+    from analysis.plots import plot_grid_place_relationship
+    from analysis.relationship import relationship_for_run
+
+    is_place = [u["is_place"] for u in result.get("hpc_units", [])] or np.zeros(len(maps.hippocampus), bool)
+    relation, pairs = relationship_for_run(model, maps, other, world, is_place, n_shuffles=settings.shuffles,
+                                           seed=settings.seed + 2)
+    result["grid_place_relationship"] = relation
+    if pairs is not None:
+        fig, _ = plot_grid_place_relationship(*pairs, relation, title=f"grid-place relationship ({world.name})")
+        _save(fig, run_dir / f"grid_place_relationship{suffix}.png")

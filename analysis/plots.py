@@ -174,3 +174,26 @@ def plot_cell_summary(maps: np.ndarray, autocorrelograms, world, hist_values, hi
         fig.suptitle(suptitle, fontsize=9)
     fig.tight_layout()
     return fig, axes + [ax_hist]
+
+
+def plot_grid_place_relationship(x, y, result: dict | None = None, *, ax=None, title: str | None = None):
+    """Scatter of MEC units' rates at place units' peaks: ``x`` in world A against ``y`` in world B
+    (arrays of one shape, e.g. ``(n_mec, n_place)``, from
+    :func:`analysis.relationship.relationship_pairs`); ``result`` from
+    :func:`analysis.relationship.grid_place_relationship` adds r, p and the null to the title."""
+    fig, ax = _axes(ax, figsize=(4.2, 4))
+    x, y = np.ravel(np.asarray(x, dtype=float)), np.ravel(np.asarray(y, dtype=float))
+    ok = np.isfinite(x) & np.isfinite(y)
+    ax.scatter(x[ok], y[ok], s=4, alpha=0.4, lw=0)
+    if ok.sum() >= 2 and np.ptp(x[ok]) > 0:
+        slope, intercept = np.polyfit(x[ok], y[ok], 1)
+        xs = np.array([x[ok].min(), x[ok].max()])
+        ax.plot(xs, slope * xs + intercept, color="C3", lw=1)
+    ax.set(xlabel="MEC rate at place unit's peak, world A", ylabel="MEC rate at place unit's peak, world B")
+    if result and result.get("r") is not None:
+        title = (title + "\n" if title else "") + (
+            f"r = {result['r']:.3f}, p = {result['p']:.3g} (null mean {result['null_r_mean']:.3f}, "
+            f"95% {result['null_r_95']:.3f}); {result['n_pairs']} pairs, {result['n_place_units']} place units")
+    if title:
+        ax.set_title(title, fontsize=8)
+    return fig, ax

@@ -52,9 +52,14 @@ def _first_visits(node: np.ndarray, n_units: int) -> np.ndarray:
 
 @torch.no_grad()
 def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 45, n_hpc_units: int = 64,
-                     window: int = 100, seed: int = 0, device="cpu", progress: bool = False) -> RateMaps:
+                     window: int = 100, seed: int = 0, device="cpu", progress: bool = False,
+                     units: np.ndarray | None = None) -> RateMaps:
     """Walk ``world`` for ``walk_length`` steps (uniform policy) and average the units per node
-    over the second half of the walk, as TEM did. ``seed`` fixes the walk and the objects."""
+    over the second half of the walk, as TEM did. ``seed`` fixes the walk and the objects. For a
+    fixed population, ``units`` (neuron ids) maps those neurons instead of choosing them from the
+    walk (so that a second walk maps the same neurons as the first)."""
+    if units is not None and model.hippocampal_units != "neuron":
+        raise ValueError("units can be given only for a fixed population of neurons")
     sampler = WalkSampler([world], 1, window, walk_length, n_objects=n_objects, seed=seed, stagger=False,
                           policy=WalkPolicy())
     state = model.initial_state(1, device)
@@ -63,7 +68,7 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
     population = model.hippocampal_units == "neuron"  # a fixed population of neurons, or a growing memory
     totals = 0.0  # activity of every neuron in the first half
     mec_sum, hpc_sum, occupancy = None, None, np.zeros(n)
-    written, units, trace, trace_nodes = 0, None, [], []
+    written, trace, trace_nodes = 0, [], []
     for _ in trange(sampler.windows_per_walk, desc=f"walk {world.name}", unit="window", disable=not progress,
                     leave=False):
         batch = sampler.next_window()
@@ -116,9 +121,16 @@ def record_walks(model, world: World, walk_length: int, *, seeds=(0,), threads: 
     side by side on one Python thread each, with ``threads`` torch threads for them all (default 1:
     a walk is many small sequential products, which more threads only split into pieces that wait
     on each other: on a busy 2-core machine that made the walk tens of times slower; None keeps
-    torch's setting). Each walk's maps are those it gets alone."""
+    torch's setting). Each walk's maps are those it gets alone. For a fixed population of neurons,
+    the later walks map the neurons the first walk chose (the walks then run one after another)."""
     if torch.device(kwargs.get("device", "cpu")).type != "cpu":
         threads = None
+    if model.hippocampal_units == "neuron" and len(seeds) > 1:
+        with torch_threads(threads):
+            first = record_rate_maps(model, world, walk_length, seed=seeds[0], **kwargs)
+            rest = [record_rate_maps(model, world, walk_length, seed=seed, units=first.hpc_units,
+                                     **{**kwargs, "progress": False}) for seed in seeds[1:]]
+        return [first, *rest]
     with torch_threads(threads), ThreadPoolExecutor(max_workers=len(seeds)) as pool:
         walks = [pool.submit(record_rate_maps, model, world, walk_length, seed=seed,
                              **{**kwargs, "progress": kwargs.get("progress", False) and i == 0})
