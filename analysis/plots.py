@@ -193,7 +193,7 @@ def plot_grid_place_relationship(x, y, result: dict | None = None, *, ax=None, t
     if result and result.get("r") is not None:
         title = (title + "\n" if title else "") + (
             f"r = {result['r']:.3f}, p = {result['p']:.3g} (null mean {result['null_r_mean']:.3f}, "
-            f"95% {result['null_r_95']:.3f}); {result['n_pairs']} pairs, {result['n_place_units']} place units")
+            f"95% {result['null_r_95']:.3f})\n{result['n_pairs']} pairs, {result['n_place_units']} place units")
     if title:
         ax.set_title(title, fontsize=8)
     return fig, ax
