@@ -8,7 +8,7 @@ import torch
 from tqdm import trange
 
 from analysis.ideal import IdealObserver
-from analysis.metrics import by_action, fraction_visited, masked_mean, visit_masks
+from analysis.metrics import _seen_before, by_action, fraction_visited, masked_mean, visit_masks
 from envs import WalkPolicy, WalkSampler, World
 
 EVAL_SEED_OFFSET = 1_000_003
@@ -17,13 +17,42 @@ EVAL_SEED_OFFSET = 1_000_003
 
 class Walks(NamedTuple):
     """Whole walks and whether the model predicted each step: ``obs, action, node, correct (B, L)``,
-    ``world (B,)`` the index of each walk's world."""
+    ``world (B,)`` the index of each walk's world, and ``group (B, L)`` int64 (None when no world
+    has aliased observations) the object group (:attr:`envs.world.World.object_groups`) of each
+    step's node where that node shares its object with another node, else -1."""
 
     obs: np.ndarray
     action: np.ndarray
     node: np.ndarray
     correct: np.ndarray
     world: np.ndarray
+    group: np.ndarray | None = None
+
+
+def aliased_groups(worlds: list[World], world: np.ndarray, node: np.ndarray) -> np.ndarray | None:
+    """``(B, T)`` int64: the object group of ``node (B, T)`` in ``worlds[world[b]]`` where the node
+    is aliased (shares its object), else -1; None when no world aliases."""
+    if not any(w.aliased.any() for w in worlds):
+        return None
+    table = np.full((len(worlds), max(w.n_nodes for w in worlds)), -1, dtype=np.int64)
+    for k, w in enumerate(worlds):
+        table[k, :w.n_nodes] = np.where(w.aliased, w.groups, -1)
+    return table[np.asarray(world)[:, None], node]
+
+
+def aliased_masks(group: np.ndarray, node: np.ndarray) -> dict[str, np.ndarray]:
+    """Which steps test aliased observations, from ``group`` (see :class:`Walks`) and ``node (B, T)``.
+
+    ``aliased``: the step's node shares its object with another node *and the history determines
+    the answer*: some node of its group (this node or another latent copy of the same place) was
+    visited at an earlier step, so its object has been seen and a model that tracks where it is in
+    the task's structure can recall it. ``aliased_new_copy``: the subset where this very node was
+    never visited before, only another copy of it, so the answer needs the structure (that the
+    copies share one object), not the memory of this node.
+    """
+    shared = group >= 0
+    group_seen = _seen_before(np.where(shared, group, -1)) & shared
+    return {"aliased": group_seen, "aliased_new_copy": group_seen & ~_seen_before(node)}
 
 
 @torch.no_grad()
@@ -42,7 +71,7 @@ def run_walks(model, worlds: list[World], n_walks: int, walk_length: int, *, n_o
         state = out.state
         parts.append((batch.obs, batch.action, batch.node, (out.logits.argmax(-1) == obs).cpu().numpy()))
     obs, action, node, correct = (np.concatenate(x, axis=1)[:, :walk_length] for x in zip(*parts))
-    return Walks(obs, action, node, correct, batch.world)
+    return Walks(obs, action, node, correct, batch.world, aliased_groups(worlds, batch.world, node))
 
 
 def score_walks(walks: Walks, n_actions: int, n_objects: int, *, action_names=None,
@@ -73,6 +102,11 @@ def score_walks(walks: Walks, n_actions: int, n_objects: int, *, action_names=No
         "chance": chance,
         "link_inference_by_action": by_action(walks.correct, walks.action, link, names),
     }
+    if walks.group is not None:
+        for name, mask in aliased_masks(walks.group, walks.node).items():
+            steps = int(mask.sum())
+            scores[f"{name}_acc"] = masked_mean(walks.correct, mask) if steps else None
+            scores[f"n_{name}_steps"] = steps
     if ideal is not None:
         scores["ideal_observer_hypotheses"] = ideal.hypotheses
         if ideal.correct is None:

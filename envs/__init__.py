@@ -7,12 +7,13 @@ from envs.families import FAMILIES, GRID_KINDS, make_worlds
 from envs.files import FILE_EXTENSIONS, load_world, save_world
 from envs.graphs import FAMILY_TREE_RELATIONS, family_tree, from_networkx, line, line_jumps, ring
 from envs.grids import hex_grid, square_grid
+from envs.tasks import laps, w_maze
 from envs.walks import Batch, WalkPolicy, WalkSampler
 from envs.world import NO_ACTION, World
 
 __all__ = ["FAMILIES", "FAMILY_TREE_RELATIONS", "FILE_EXTENSIONS", "GRID_KINDS", "NO_ACTION", "Batch", "WalkPolicy",
            "WalkSampler", "World", "family_tree", "from_networkx", "hex_grid", "line", "line_jumps", "load_world",
-           "make_worlds", "ring", "save_world", "square_grid"]
+           "laps", "make_worlds", "ring", "save_world", "square_grid", "w_maze"]
 
 # ---- Gymnasium registration -------------------------------------------------------------------
 from gymnasium.envs.registration import register, registry  # noqa: E402

@@ -4,7 +4,7 @@ The spec grammar of :func:`make_worlds` (and so of ``train.py --world``)::
 
     SPEC  := KIND[+stay][:SIZES] | FILE[,FILE...]
     KIND  := square | periodic-square | hex | periodic-hex | line | ring | family-tree
-           | family-tree-10 | line-jumps[J]
+           | family-tree-10 | line-jumps[J] | w-maze | laps
     SIZES := N | N-M | SIZES,SIZES            e.g. 9, 8-11, 8,10
     FILE  := a path ending in .graphml, .gml or .json (see envs.files)
 """
@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 
-from envs import files, graphs, grids
+from envs import files, graphs, grids, tasks
 from envs.world import World
 
 DEFAULT_SIZES = {
     "square": "8-11", "periodic-square": "8-11", "hex": "8-11", "periodic-hex": "8-12",
     "line": "10", "ring": "12", "family-tree": "3", "family-tree-10": "3", "line-jumps": "10",
+    "w-maze": "3-5", "laps": "3-5",
 }
 FAMILIES = tuple(DEFAULT_SIZES)
 GRID_KINDS = ("square", "periodic-square", "hex", "periodic-hex")
@@ -48,7 +49,9 @@ def make_worlds(spec: str, *, stay_action: bool = False) -> list[World]:
     ``family-tree`` (generations below the root, 4 actions), ``family-tree-10`` (the same with the
     10 relations of the TEM family-tree task, depth >= 2, default 3), ``line-jumpsJ`` (number of
     nodes, default 10; moves of up to ``J`` positions either way, e.g. ``line-jumps3:12``; plain
-    ``line-jumps`` means J=2). A ``+stay`` suffix on a grid kind (e.g. ``square+stay:5``, the TEM
+    ``line-jumps`` means J=2), ``w-maze`` (stem length, default 3-5: left/right alternation with
+    a 0.15 error chance, see :func:`envs.tasks.w_maze`), ``laps`` (side of a square track run 4
+    laps, default 3-5, see :func:`envs.tasks.laps`). A ``+stay`` suffix on a grid kind (e.g. ``square+stay:5``, the TEM
     port's world) adds a stand-still action, as ``stay_action=True`` does.
 
     Files: a path ending in ``.graphml``, ``.gml`` or ``.json``, or several separated by commas
@@ -88,5 +91,7 @@ def make_worlds(spec: str, *, stay_action: bool = False) -> list[World]:
         "family-tree": graphs.family_tree,
         "family-tree-10": lambda s: graphs.family_tree(s, relations=10),
         "line-jumps": lambda s: graphs.line_jumps(s, jump),
+        "w-maze": tasks.w_maze,
+        "laps": tasks.laps,
     }[kind]
     return [build(s) for s in sizes]

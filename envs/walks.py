@@ -62,6 +62,12 @@ class WalkSampler:
         walk_length: steps per walk. n_objects: objects per world (ids ``0..n_objects-1``).
         policy: a :class:`WalkPolicy`. seed: seeds the sampler's ``np.random.Generator``.
         stagger: start the first walks at different points so that resets are spread out.
+
+    Task worlds: where a world declares ``object_groups`` (aliased observations) the nodes of a
+    group share the object drawn for the group's first node; where it declares ``action_probs``
+    its walks draw each action from those probabilities (using the same uniform numbers as the
+    uniform policy, so no extra draws) and the policy's biases are not applied. Worlds that declare
+    neither are walked exactly as before, with the same random stream.
     """
 
     def __init__(self, worlds: Sequence[World], batch_size: int, window: int, walk_length: int,
@@ -88,6 +94,18 @@ class WalkSampler:
             transitions[k, :w.n_nodes] = w.transitions
         self._transitions = transitions.reshape(-1, self.n_actions)  # (K * max_nodes, A)
         self._distances = None
+        self._groups = None  # (K, max_nodes) object group of each node, when some world aliases
+        if any(w.object_groups is not None for w in worlds):
+            self._groups = np.tile(np.arange(self.max_nodes), (len(worlds), 1))
+            for k, w in enumerate(worlds):
+                self._groups[k, :w.n_nodes] = w.groups
+        self._cum_probs = None  # (K * max_nodes, A) cumulative task action probabilities
+        if any(w.action_probs is not None for w in worlds):
+            cum = np.full((len(worlds), self.max_nodes, self.n_actions), np.nan)
+            for k, w in enumerate(worlds):
+                if w.action_probs is not None:
+                    cum[k, :w.n_nodes] = np.cumsum(w.action_probs, axis=1)
+            self._cum_probs = cum.reshape(-1, self.n_actions)  # NaN rows: no task, use the policy
         if policy.approach > 0:
             distances = np.full((len(worlds), self.max_nodes + 1, self.max_nodes), 10**9, dtype=np.int64)
             for k, w in enumerate(worlds):
@@ -114,7 +132,10 @@ class WalkSampler:
         world = self.rng.integers(0, len(self.worlds), size=n)
         size = self.n_nodes[world]
         self.world[slots] = world
-        self.objects[slots] = self.rng.integers(0, self.n_objects, size=(n, self.max_nodes))
+        objects = self.rng.integers(0, self.n_objects, size=(n, self.max_nodes))
+        if self._groups is not None:  # aliased nodes take their group's object
+            objects = np.take_along_axis(objects, self._groups[world], axis=1)
+        self.objects[slots] = objects
         self.node[slots] = (self.rng.random(n) * size).astype(np.int64)
         self.target[slots] = (self.rng.random(n) * size).astype(np.int64)
         self.prev_action[slots] = NO_ACTION
@@ -145,6 +166,8 @@ class WalkSampler:
                 choice = np.where(repeat, prev, choice)
             if self._distances is not None:
                 choice = self._approach(choice, available, coins[t, :, 1], uniform[t])
+            if self._cum_probs is not None:
+                choice = self._task_choice(choice, base + current, uniform[t, :, 0])
             nxt = available[rows, choice]
             if t == 0:  # a fresh walk starts where it was placed, with no action
                 nxt = np.where(new_world, current, nxt)
@@ -165,6 +188,17 @@ class WalkSampler:
         best = dist == dist.min(axis=1, keepdims=True)
         toward = np.where(best, uniform, -1.0).argmax(axis=1)
         return np.where(coin < self.policy.approach, toward, choice)
+
+    def _task_choice(self, choice, rows, u):
+        """Where the node has task probabilities, the action drawn from them by inverse CDF on ``u (B,)``."""
+        cum = self._cum_probs[rows]  # (B, A)
+        task = ~np.isnan(cum[:, 0])
+        drawn = np.minimum((u[:, None] >= np.nan_to_num(cum, nan=2.0)).sum(axis=1), self.n_actions - 1)
+        # guard against round-off landing on a zero-probability action: take the last positive one
+        probs = np.diff(np.nan_to_num(cum, nan=0.0), axis=1, prepend=0.0)
+        bad = probs[np.arange(len(u)), drawn] <= 0
+        drawn = np.where(bad, self.n_actions - 1 - np.argmax(probs[:, ::-1] > 0, axis=1), drawn)
+        return np.where(task, drawn, choice)
 
     def state_dict(self) -> dict:
         """Everything needed to continue the exact same stream of windows."""

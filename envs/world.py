@@ -32,6 +32,14 @@ class World:
         displacements: ``(n_actions, 2)`` float64, the step each action makes on the plane, or None
             when actions are not fixed steps (graphs). When not given it is read off the positions
             (see :func:`lattice_displacements`).
+        object_groups: ``(n_nodes,)`` int64, which nodes carry the same object (aliased
+            observations, e.g. the two copies of a maze stem in a latent-state task): nodes with
+            the same label share one object. Stored canonically as the smallest node id of each
+            group, so ``object_groups[v] <= v``. None (the default) means every node its own group.
+        action_probs: ``(n_nodes, n_actions)`` float64, the task's own action probabilities at
+            each node (zero where an action is unavailable, each row summing to 1), or None. A
+            world that gives them is a *task*: its walks follow these probabilities and ignore the
+            walk policy (uniform choice, persistence, approach), see :class:`envs.walks.WalkSampler`.
     """
 
     name: str
@@ -42,6 +50,8 @@ class World:
     lattice: str | None = None
     periodic: bool = False
     displacements: np.ndarray | None = None
+    object_groups: np.ndarray | None = None
+    action_probs: np.ndarray | None = None
 
     def __post_init__(self):
         transitions = np.asarray(self.transitions, dtype=np.int64)
@@ -77,6 +87,8 @@ class World:
                 raise ValueError(f"displacements must have shape ({n_actions}, 2), got {steps.shape}")
             steps.setflags(write=False)
         object.__setattr__(self, "displacements", steps)
+        object.__setattr__(self, "object_groups", _canonical_groups(self.object_groups, n_nodes))
+        object.__setattr__(self, "action_probs", _checked_probs(self.action_probs, transitions))
 
     @property
     def n_nodes(self) -> int:
@@ -93,6 +105,18 @@ class World:
         still = (self.transitions == nodes) | (self.transitions < 0)
         return tuple(int(a) for a in np.flatnonzero(still.all(axis=0) & (self.transitions >= 0).any(axis=0)))
 
+    @property
+    def aliased(self) -> np.ndarray:
+        """``(n_nodes,)`` bool: the node shares its object with at least one other node."""
+        if self.object_groups is None:
+            return np.zeros(self.n_nodes, dtype=bool)
+        return np.bincount(self.object_groups, minlength=self.n_nodes)[self.object_groups] > 1
+
+    @property
+    def groups(self) -> np.ndarray:
+        """``(n_nodes,)`` int64 object group of each node (``arange(n_nodes)`` without aliasing)."""
+        return np.arange(self.n_nodes) if self.object_groups is None else self.object_groups
+
     def action_mask(self, node: int) -> np.ndarray:
         """``(n_actions,)`` int8: 1 where the action is available at ``node``."""
         return (self.transitions[node] >= 0).astype(np.int8)
@@ -105,9 +129,12 @@ class World:
         return int(node if target < 0 else target)
 
     def sample_objects(self, n_objects: int, rng: np.random.Generator) -> np.ndarray:
-        """Draw one object id per node, i.i.d. uniform over ``n_objects``: ``(n_nodes,)`` int64."""
+        """Draw one object id per node, i.i.d. uniform over ``n_objects``: ``(n_nodes,)`` int64.
+        Nodes of one object group (:attr:`object_groups`) all carry the object drawn for the
+        group's first node, so worlds without aliasing draw exactly as before."""
         check_n_objects(n_objects)
-        return rng.integers(0, n_objects, size=self.n_nodes)
+        objects = rng.integers(0, n_objects, size=self.n_nodes)
+        return objects if self.object_groups is None else objects[self.object_groups]
 
     def distances(self) -> np.ndarray:
         """``(n_nodes, n_nodes)`` int64 shortest-path lengths along actions (-1 if unreachable)."""
@@ -136,6 +163,36 @@ class World:
         for v, a in zip(*np.nonzero(self.transitions >= 0)):
             graph.add_edge(int(v), int(self.transitions[v, a]), action=self.action_names[a])
         return graph
+
+
+def _canonical_groups(groups, n_nodes: int) -> np.ndarray | None:
+    """Group labels ``(n_nodes,)`` -> the smallest node id carrying each label (read-only), or
+    None when there are none or every node is its own group."""
+    if groups is None:
+        return None
+    groups = np.asarray(groups)
+    if groups.shape != (n_nodes,):
+        raise ValueError(f"object_groups must have shape ({n_nodes},), got {groups.shape}")
+    _, first, inverse = np.unique(groups, return_index=True, return_inverse=True)
+    canonical = first[inverse.reshape(-1)].astype(np.int64)
+    if len(first) == n_nodes:
+        return None
+    canonical.setflags(write=False)
+    return canonical
+
+
+def _checked_probs(probs, transitions: np.ndarray) -> np.ndarray | None:
+    if probs is None:
+        return None
+    probs = np.array(probs, dtype=np.float64)
+    if probs.shape != transitions.shape:
+        raise ValueError(f"action_probs must have shape {transitions.shape}, got {probs.shape}")
+    if (probs < 0).any() or (probs[transitions < 0] > 0).any():
+        raise ValueError("action_probs must be >= 0 and zero where an action is unavailable")
+    if not np.allclose(probs.sum(axis=1), 1.0, atol=1e-9):
+        raise ValueError("each row of action_probs must sum to 1")
+    probs.setflags(write=False)
+    return probs
 
 
 def check_n_objects(n_objects: int) -> None:
