@@ -5,6 +5,7 @@
     python -m analysis export RUN --to DIR --format nwb|pynapple|netcdf|csv [ratemaps flags] [--overwrite]
     python -m analysis sdm --n 64 --d 11      # the SDM ~ attention figure and fitted beta
     python -m analysis sdm-of RUN [--walks N] [--walk-length L] [--seed S] [--noise F]   # a TEM-t's SDM radius
+    python -m analysis objectvector RUN [--world W] [--salient K] [--walk-length L] [--shuffles N] [--seed S]
 
 The evaluate and ratemaps flags are the fields of :class:`analysis.config.EvalConfig` and
 :class:`analysis.config.RatemapConfig`, the settings train.py's end-of-run analysis uses (there they
@@ -73,6 +74,16 @@ def build_parser(flags: bool = True) -> argparse.ArgumentParser:
     sdm_of.add_argument("--seed", type=int, default=0, help="seed of the walks (default 0)")
     sdm_of.add_argument("--noise", type=float, default=0.1,
                         help="query noise of the query-noise optimum: bits (>= 1) or a fraction of key_dim (default 0.1)")
+    ovc = commands.add_parser("objectvector", help="object-vector cells among a run's MEC units",
+                              description="Walk two environments with salient objects elsewhere and score each "
+                                          "MEC unit's object-centred map against shuffled object positions; "
+                                          "writes RUN/objectvector.json and RUN/objectvector.png.")
+    ovc.add_argument("run_dir", help="run directory written by train.py (or its checkpoint file)")
+    ovc.add_argument("--world", default="square:11", help="the world walked (default square:11)")
+    ovc.add_argument("--salient", type=int, default=2, help="salient objects per environment (default 2)")
+    ovc.add_argument("--walk-length", type=int, default=None, help="steps per walk (default 50 per node)")
+    ovc.add_argument("--shuffles", type=int, default=100, help="shuffles of the object positions (default 100)")
+    ovc.add_argument("--seed", type=int, default=0, help="seed of the environments and walks (default 0)")
     return parser
 
 
@@ -99,10 +110,17 @@ def settings_from(args: argparse.Namespace, command: str):
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(flags=command not in ("sdm", "sdm-of")).parse_args(argv)
+    args = build_parser(flags=command not in ("sdm", "sdm-of", "objectvector")).parse_args(argv)
     try:
         if args.command == "sdm-of":
             return sdm_of_main(args)
+        if args.command == "objectvector":
+            from analysis.objectvector import object_vector_run
+
+            result = object_vector_run(args.run_dir, args.world, args.salient, args.walk_length, args.seed,
+                                       n_shuffles=args.shuffles)
+            print(json.dumps(result, indent=2))
+            return 0
         if args.command == "sdm":
             from analysis.sdm import sdm_report
 
