@@ -105,7 +105,8 @@ def ratemaps_run(run_dir, settings: RatemapConfig = RatemapConfig(), *, device: 
 
     Writes ``ratemaps.json`` (per-unit scores, fractions, methods), ``ratemaps_mec.png``,
     ``ratemaps_hpc.png``, ``autocorrelograms_mec.png``, ``cells_mec.png``, ``cells_hpc.png`` and
-    ``remapping.png`` (and ``grid_place_relationship.png`` when the model's hippocampal units are a
+    ``remapping.png`` (``splitter_cells.png`` on a W-maze, ``lap_cells.png`` on a laps track:
+    :func:`_latent_cells`; and ``grid_place_relationship.png`` when the model's hippocampal units are a
     fixed population: :func:`analysis.relationship.relationship_for_run`); each name ends in
     ``-WORLD`` when the world is not the run's own rate-map world, so that maps on another world
     never overwrite the run's. The two walks (the maps, and the world with new objects for
@@ -136,6 +137,7 @@ def ratemaps_run(run_dir, settings: RatemapConfig = RatemapConfig(), *, device: 
     else:
         result["note"] = "grid and place scores need a square or hexagonal world; maps only"
     result["remapping"] = remapping_scores(maps, other, target)
+    _latent_cells(run_dir, maps, target, result, settings, suffix)
     _plot_maps(run_dir, maps, other, target, result, modules, suffix)
     _grid_place_relationship(run_dir, model, maps, other, target, result, settings, suffix)
     result["seconds"] = round(time.perf_counter() - start, 1)
@@ -274,3 +276,34 @@ def _grid_place_relationship(run_dir: Path, model, maps, other, world, result: d
     if pairs is not None:
         fig, _ = plot_grid_place_relationship(*pairs, relation, title=f"grid-place relationship ({world.name})")
         _save(fig, run_dir / f"grid_place_relationship{suffix}.png")
+
+
+def _latent_cells(run_dir: Path, maps, world, result: dict, settings: RatemapConfig, suffix: str = "",
+                  n: int = 8) -> None:
+    """On a W-maze or laps world: the hippocampal units' splitter or lap scores into ``result``
+    (:func:`analysis.latent_cells.latent_cell_summary`) and ``splitter_cells.png`` or
+    ``lap_cells.png``, the ``n`` units of highest score relative to their shuffle threshold."""
+    from analysis.latent_cells import latent_cell_summary
+    from analysis.plots import plot_lap_cells, plot_splitter_cells
+
+    summary, scores = latent_cell_summary(maps.hpc_trace, maps.nodes, world, n_shuffles=settings.shuffles,
+                                          seed=settings.seed + 3)
+    if scores is None:
+        return
+    result.update(summary)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.nan_to_num(scores["score"] / scores["threshold"], nan=-np.inf)
+    best = np.argsort(-ratio, kind="stable")[:n]
+    flag = scores["is_splitter"] if "is_splitter" in scores else scores["is_lap"]
+    titles = [f"u{i}: {scores['score'][i]:.2g} (95% {scores['threshold'][i]:.2g}){' *' if flag[i] else ''}"
+              for i in best]
+    if "is_splitter" in scores:
+        fig, _ = plot_splitter_cells(scores["rates"][:, :, best], titles=titles,
+                                     suptitle=f"hippocampus on {world.name}: {flag.sum()}/{len(flag)} splitter "
+                                              f"units (*); stem rates by run direction")
+        _save(fig, run_dir / f"splitter_cells{suffix}.png")
+    else:
+        fig, _ = plot_lap_cells(scores["lap_rates"][:, best], scores["rates"][:, :, best], titles=titles,
+                                suptitle=f"hippocampus on {world.name}: {flag.sum()}/{len(flag)} lap units (*); "
+                                         f"rate per lap")
+        _save(fig, run_dir / f"lap_cells{suffix}.png")

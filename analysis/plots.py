@@ -197,3 +197,63 @@ def plot_grid_place_relationship(x, y, result: dict | None = None, *, ax=None, t
     if title:
         ax.set_title(title, fontsize=8)
     return fig, ax
+
+
+def plot_latent_rates(rates: np.ndarray, *, ax=None, labels=None, xlabel: str = "place", title: str | None = None):
+    """One line per latent copy: ``rates (n_copies, n_places)`` of one unit (e.g. its stem rates
+    on left- and right-bound runs, or its rate at each track place on each lap)."""
+    fig, ax = _axes(ax, figsize=(3, 2.4))
+    rates = np.asarray(rates, dtype=float)
+    for c, row in enumerate(rates):
+        ax.plot(np.arange(len(row)), row, marker="o", ms=3,
+                label=None if labels is None else labels[c])
+    ax.set_xlabel(xlabel, fontsize=7)
+    ax.tick_params(labelsize=6)
+    if labels is not None:
+        ax.legend(frameon=False, fontsize=6)
+    if title:
+        ax.set_title(title, fontsize=7)
+    return fig, ax
+
+
+def plot_lap_rates(lap_rates: np.ndarray, *, ax=None, title: str | None = None):
+    """Bars of one unit's ``lap_rates (n_laps,)`` (mean over the track's places)."""
+    fig, ax = _axes(ax, figsize=(3, 2.4))
+    lap_rates = np.asarray(lap_rates, dtype=float)
+    ax.bar(np.arange(len(lap_rates)), np.nan_to_num(lap_rates), color="C0")
+    ax.set_xticks(np.arange(len(lap_rates)))
+    ax.set_xlabel("lap", fontsize=7)
+    ax.tick_params(labelsize=6)
+    if title:
+        ax.set_title(title, fontsize=7)
+    return fig, ax
+
+
+def plot_splitter_cells(rates: np.ndarray, *, titles=None, ncols: int = 4, suptitle=None):
+    """Stem rates of chosen units, left-bound against right-bound runs: ``rates (2, n_stem, n)``
+    (:func:`analysis.latent_cells.splitter_scores`). Returns ``(fig, axes)``."""
+    rates = np.asarray(rates, dtype=float)
+    draw = lambda unit, **kw: plot_latent_rates(unit, labels=("left-bound", "right-bound"),  # noqa: E731
+                                                xlabel="stem place (bottom to top)", **kw)
+    return plot_panels(draw, list(np.moveaxis(rates, -1, 0)), titles=titles, ncols=min(ncols, max(1, rates.shape[-1])),
+                       suptitle=suptitle)
+
+
+def plot_lap_cells(lap_rates: np.ndarray, rates: np.ndarray | None = None, *, titles=None, suptitle=None):
+    """Chosen units' rate per lap, ``lap_rates (n_laps, n)`` (top row) and, when ``rates (n_laps,
+    n_places, n)`` is given, each lap's rate along the track (bottom row). Returns ``(fig, axes)``."""
+    lap_rates = np.asarray(lap_rates, dtype=float)
+    n = max(1, lap_rates.shape[1])
+    rows = 1 if rates is None else 2
+    fig, axes = plt.subplots(rows, n, figsize=(2.0 * max(n, 3), 2.0 * rows + 0.5), squeeze=False)
+    for i in range(lap_rates.shape[1]):
+        plot_lap_rates(lap_rates[:, i], ax=axes[0, i], title=None if titles is None else titles[i])
+        if rates is not None:
+            plot_latent_rates(rates[:, :, i], ax=axes[1, i], xlabel="track place",
+                              labels=[f"lap {k}" for k in range(rates.shape[0])] if i == 0 else None)
+    for ax in axes.flat[lap_rates.shape[1] * rows:]:
+        ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    return fig, axes
