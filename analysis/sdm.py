@@ -260,12 +260,19 @@ def plot_intersection_vs_softmax(n: int, d: int, *, ax=None, max_distance: int |
         caps = np.array([cap_intersection_fraction(n, 1 - 2 * d / n, c) for c in cosine])
         curves.append(("continuous SDM (cap intersection)", caps / caps.sum(), ":"))
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 4))
+    plot_weight_curves(ax, distance, curves, "Hamming distance between query and pattern")
+    ax.set_title(f"SDM ≈ attention: n = {n}, d = {d}")
+    return fig, ax
+
+
+def plot_weight_curves(ax, distance: np.ndarray, curves, xlabel: str, legend_size: int = 8) -> None:
+    """Draw ``curves`` (``(label, weights (len(distance),), style)``) against ``distance`` on
+    ``ax``, with a log-scale inset of their positive values."""
     for label, values, style in curves:
         ax.plot(distance, values, style, label=label, markersize=4)
-    ax.set_xlabel("Hamming distance between query and pattern")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("normalised weight")
-    ax.set_title(f"SDM ≈ attention: n = {n}, d = {d}")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=legend_size)
     inset = ax.inset_axes([0.45, 0.2, 0.5, 0.4])
     for _, values, style in curves:
         shown = values > 0
@@ -273,7 +280,6 @@ def plot_intersection_vs_softmax(n: int, d: int, *, ax=None, max_distance: int |
     inset.set_yscale("log")
     inset.set_title("log scale", fontsize=8)
     inset.tick_params(labelsize=7)
-    return fig, ax
 
 
 def sdm_report(n: int, d: int, out: str | Path = ".") -> dict:

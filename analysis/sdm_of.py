@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from analysis.sdm import (hamming_to_cosine, intersection_weights, match_radius, optimal_radius,
+from analysis.sdm import (hamming_to_cosine, intersection_weights, match_radius, optimal_radius, plot_weight_curves,
                           query_noise_optimal_radius, softmax_weights)
 
 QUERY_NOISE = 0.1
@@ -107,19 +107,9 @@ def plot_sdm_of(result: dict, *, ax=None):
               (f"softmax, fitted beta(d = {d}) = {result['beta_fit']:.1f}", softmax_weights(cosine, result["beta_fit"]),
                ":")]
     fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6, 4))
-    for label, values, style in curves:
-        ax.plot(distance, values, style, label=label, markersize=4)
-    ax.set_xlabel(f"Hamming distance between query and key (n = {n} bits; cos = 1 - 2 d_v / n)")
-    ax.set_ylabel("normalised weight")
+    plot_weight_curves(ax, distance, curves, f"Hamming distance between query and key (n = {n} bits; "
+                                             f"cos = 1 - 2 d_v / n)", legend_size=7)
     ax.set_title(f"{result['run']}: attention as SDM, d = {d} ({result['d_continuous']:.2f})", fontsize=9)
-    ax.legend(loc="upper right", fontsize=7)
-    inset = ax.inset_axes([0.45, 0.2, 0.5, 0.4])
-    for _, values, style in curves:
-        shown = values > 0
-        inset.plot(distance[shown], values[shown], style, markersize=3)
-    inset.set_yscale("log")
-    inset.set_title("log scale", fontsize=8)
-    inset.tick_params(labelsize=7)
     return fig, ax
 
 
