@@ -25,9 +25,10 @@ SETTINGS = {"evaluate": ("eval", EvalConfig), "ratemaps": ("ratemaps", RatemapCo
             "export": ("ratemaps", RatemapConfig)}
 PRINTED = {"evaluate": ("world", "link_inference_acc", "ideal_observer_acc", "ideal_observer_note",
                         "link_inference_by_action", "first_visit_acc", "node_visited_acc",
-                        "node_visited_agent_acc", "edge_visited_agent_acc"),
+                        "node_visited_agent_acc", "edge_visited_agent_acc", "aliased_acc", "n_aliased_steps"),
            "ratemaps": ("world", "mec_fraction_grid", "mec_fraction_square_grid", "mec_fraction_grid_cells",
-                        "mec_distinct_spacing_modules", "mec_modules", "hpc_fraction_place", "remapping", "seconds"),
+                        "mec_distinct_spacing_modules", "mec_modules", "hpc_fraction_place", "remapping",
+                        "grid_place_relationship", "hpc_splitter_fraction", "hpc_lap_fraction", "seconds"),
            "export": ("format", "files", "world", "walk_length", "n_mec_units", "n_hpc_units", "seconds")}
 
 
