@@ -207,6 +207,9 @@ class WalkSampler:
                 "windows_left": self.windows_left.copy(), "fresh": self.fresh.copy()}
 
     def load_state_dict(self, state: dict) -> None:
+        if "rng" not in state:
+            raise ValueError("sampler state is not one sampler's (a pool of sampler workers wrote it?): resume "
+                             "with the same --sampler-workers")
         self.rng.bit_generator.state = state["rng"]
         for key in ("world", "objects", "node", "prev_action", "target", "windows_left", "fresh"):
             value = np.asarray(state[key])

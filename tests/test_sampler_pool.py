@@ -67,3 +67,13 @@ def test_a_run_with_sampler_workers_resumes_exactly(tmp_path):
     second.close()
     for x, y in zip(straight.model.parameters(), second.model.parameters()):
         assert torch.equal(x, y)
+
+
+def test_one_sampler_refuses_a_pools_state():
+    pool = SamplerPool(WORLDS, 4, 6, 18, n_objects=7, seed=0, workers=2)
+    try:
+        state = pool.state_dict()
+    finally:
+        pool.close()
+    with pytest.raises(ValueError, match="same --sampler-workers"):
+        WalkSampler(WORLDS, 4, 6, 18, n_objects=7).load_state_dict(state)

@@ -45,7 +45,7 @@ class PrefetchingSampler:
             _, tensors = self._ahead.result()
             self._ahead = None
         else:
-            _, tensors = self._draw()
+            tensors = window_tensors(self.sampler.next_window(), self.pin)
         if self._executor is not None:
             self._ahead = self._executor.submit(self._draw)
         return tuple(t.to(self.device, non_blocking=self.pin) for t in tensors)

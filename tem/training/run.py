@@ -58,25 +58,26 @@ MAX_PENDING = 1_000
 class Pending:
     """Losses and accuracies of the steps since the last read, kept on the device (no host sync)."""
 
-    def __init__(self, device: torch.device):
-        self.device, self.first_step, self.values = device, 0, []
+    def __init__(self):
+        self.first_step, self.values = 0, []
 
     def add(self, step: int, loss: torch.Tensor, accuracy: torch.Tensor) -> None:
         if not self.values:
             self.first_step = step
         self.values.append(torch.stack([loss.float(), accuracy.float()]))
 
-    def read(self, info) -> tuple[list[float], list[float], int | None]:
-        """``(losses, accuracies, first step whose loss was not finite on some rank, or None)``; clears."""
+    def read(self, info) -> tuple[list[float], list[float], tuple[int, float] | None]:
+        """``(losses, accuracies, (step, loss) of the first loss not finite on some rank, or None)``;
+        clears."""
         if not self.values:
             return [], [], None
         values, self.values = torch.stack(self.values), []  # (steps, 2)
         finite = torch.isfinite(values[:, 0]).float()
         if info.enabled:
             dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-        values, finite = values.tolist(), finite.tolist()
-        bad = next((self.first_step + i for i, ok in enumerate(finite) if not ok), None)
-        return [v[0] for v in values], [v[1] for v in values], bad
+        losses, accuracies = values.T.tolist()
+        bad = next(((self.first_step + i, losses[i]) for i, ok in enumerate(finite.tolist()) if not ok), None)
+        return losses, accuracies, bad
 
 
 def _sampler_to_plain(state: dict) -> dict:
@@ -126,7 +127,7 @@ class Run:
         self.sampler = PrefetchingSampler(sampler, self.device, config.run.prefetch)
         self.state = self.model.initial_state(data.batch, self.device)
         self.step, self.train_seconds, self.running = 0, 0.0, {"loss": float("nan"), "acc": float("nan")}
-        self._pending = Pending(self.device)
+        self._pending = Pending()
         if checkpoint is not None:
             self.load(checkpoint)
 
@@ -185,11 +186,7 @@ class Run:
         except RuntimeError as error:
             raise ValueError(f"checkpoint weights do not fit this model: {error}") from None
         self.optimizer.load_state_dict(checkpoint["optimizer"])
-        sampler_state = _sampler_from_plain(checkpoint["sampler"])
-        if ("rng" in sampler_state) != (self.config.data.sampler_workers == 1):
-            raise ValueError("checkpoint's walks were drawn with another number of sampler workers; resume "
-                             "with the same --sampler-workers")
-        self.sampler.load_state_dict(sampler_state)
+        self.sampler.load_state_dict(_sampler_from_plain(checkpoint["sampler"]))
         self.state = map_state(lambda tensor: tensor.to(self.device), checkpoint["carried_state"])
         torch.set_rng_state(checkpoint["torch_rng"])
         self.step, self.train_seconds = checkpoint["step"], checkpoint["train_seconds"]
@@ -226,9 +223,9 @@ class Run:
     def sync(self) -> None:
         """Read the steps' losses and accuracy off the device into ``running`` (a moving average);
         raises ``FloatingPointError`` if a loss was not finite (on any rank) since the last sync."""
-        losses, accuracies, first_bad = self._pending.read(self.dist)
-        if first_bad is not None:
-            raise FloatingPointError(f"loss became {losses[first_bad - self._pending.first_step]} at step {first_bad}")
+        losses, accuracies, bad = self._pending.read(self.dist)
+        if bad is not None:
+            raise FloatingPointError(f"loss became {bad[1]} at step {bad[0]}")
         for key, values in (("loss", losses), ("acc", accuracies)):
             for value in values:
                 old = self.running[key]
