@@ -88,41 +88,32 @@ def record_walk(model, world, walk_length: int, *, n_objects: int = 45, n_hpc_un
     """Walk ``world`` as :func:`analysis.ratemaps.record_rate_maps` does (same sampler, seed and
     hippocampal units) and keep every step."""
     import torch
-    from tqdm import trange
 
-    from analysis.ratemaps import _first_visits, unit_activity
-    from envs import WalkPolicy, WalkSampler
+    from analysis.ratemaps import _first_visits, unit_activity, walk_windows
 
-    sampler = WalkSampler([world], 1, window, walk_length, n_objects=n_objects, seed=seed, stagger=False,
-                          policy=WalkPolicy())
-    state, half = model.initial_state(1, device), walk_length // 2
+    half = walk_length // 2
     population = model.hippocampal_units == "neuron"  # a fixed population, or a memory growing with the walk
     totals, units, pending = 0.0, None, []  # pending: (activity, column units) of windows before units are known
     steps = {"node": [], "action": [], "obs": [], "mec": [], "hpc": []}
-    with torch.no_grad():
-        for w in trange(sampler.windows_per_walk, desc=f"walk {world.name}", unit="window", disable=not progress,
-                        leave=False):
-            batch = sampler.next_window()
-            if units is None and not population:
-                units = _first_visits(batch.node[0], n_hpc_units)
-            obs, action, new_world = (torch.as_tensor(x, device=device) for x in (batch.obs, batch.action,
-                                                                                  batch.new_world))
-            out = model(obs, action, new_world, state, return_activity=True)
-            state = out.state
-            for key in ("node", "action", "obs"):
-                steps[key].append(getattr(batch, key)[0])
-            steps["mec"].append(out.mec[0].float().cpu().numpy())
-            t = np.arange(w * window, (w + 1) * window)
-            if units is None:  # fixed population: the neurons most active in the first half, as ratemaps picks
-                activity = out.memory_activity[0].float().cpu().numpy()
-                totals += np.abs(activity[t < half]).sum(axis=0)
-                pending.append((activity, out.memory_units[0]))
-                if ((t >= half) & (t < walk_length)).any():
-                    columns = np.argsort(-totals, kind="stable")[:n_hpc_units]
-                    units = np.sort(out.memory_units[0].cpu().numpy()[columns])
-                    steps["hpc"] += [unit_activity(torch.as_tensor(a), u, units) for a, u in pending]
-            else:
-                steps["hpc"].append(unit_activity(out.memory_activity[0], out.memory_units[0], units))
+    windows = walk_windows(model, world, walk_length, n_objects=n_objects, window=window, seed=seed, device=device,
+                           progress=progress)
+    for w, (batch, out) in enumerate(windows):
+        if units is None and not population:
+            units = _first_visits(batch.node[0], n_hpc_units)
+        for key in ("node", "action", "obs"):
+            steps[key].append(getattr(batch, key)[0])
+        steps["mec"].append(out.mec[0].float().cpu().numpy())
+        t = np.arange(w * window, (w + 1) * window)
+        if units is None:  # fixed population: the neurons most active in the first half, as ratemaps picks
+            activity = out.memory_activity[0].float().cpu().numpy()
+            totals += np.abs(activity[t < half]).sum(axis=0)
+            pending.append((activity, out.memory_units[0]))
+            if ((t >= half) & (t < walk_length)).any():
+                columns = np.argsort(-totals, kind="stable")[:n_hpc_units]
+                units = np.sort(out.memory_units[0].cpu().numpy()[columns])
+                steps["hpc"] += [unit_activity(torch.as_tensor(a), u, units) for a, u in pending]
+        else:
+            steps["hpc"].append(unit_activity(out.memory_activity[0], out.memory_units[0], units))
     node, action, obj, mec, hpc = (np.concatenate(steps[k])[:walk_length] for k in ("node", "action", "obs", "mec",
                                                                                       "hpc"))
     return Walk(node, action, obj, mec, hpc.astype(np.float32), np.asarray(units, dtype=np.int64))

@@ -51,6 +51,23 @@ def _first_visits(node: np.ndarray, n_units: int) -> np.ndarray:
 
 
 @torch.no_grad()
+def walk_windows(model, world: World, walk_length: int, *, n_objects: int = 45, window: int = 100, seed: int = 0,
+                 device="cpu", progress: bool = False):
+    """Run ``model`` along one walk of ``world`` (uniform policy, ``seed`` fixes the walk and the
+    objects): yields ``(batch, out)`` per window, the sampler's :class:`~envs.Batch` (batch size 1)
+    and the model's output with the memory's activity."""
+    sampler = WalkSampler([world], 1, window, walk_length, n_objects=n_objects, seed=seed, stagger=False,
+                          policy=WalkPolicy())
+    state = model.initial_state(1, device)
+    for _ in trange(sampler.windows_per_walk, desc=f"walk {world.name}", unit="window", disable=not progress,
+                    leave=False):
+        batch = sampler.next_window()
+        obs, action, new_world = (torch.as_tensor(x, device=device) for x in (batch.obs, batch.action, batch.new_world))
+        out = model(obs, action, new_world, state, return_activity=True)
+        state = out.state
+        yield batch, out
+
+
 def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 45, n_hpc_units: int = 64,
                      window: int = 100, seed: int = 0, device="cpu", progress: bool = False,
                      units: np.ndarray | None = None) -> RateMaps:
@@ -60,23 +77,16 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
     walk (so that a second walk maps the same neurons as the first)."""
     if units is not None and model.hippocampal_units != "neuron":
         raise ValueError("units can be given only for a fixed population of neurons")
-    sampler = WalkSampler([world], 1, window, walk_length, n_objects=n_objects, seed=seed, stagger=False,
-                          policy=WalkPolicy())
-    state = model.initial_state(1, device)
     half = walk_length // 2
     n = world.n_nodes
     population = model.hippocampal_units == "neuron"  # a fixed population of neurons, or a growing memory
     totals = 0.0  # activity of every neuron in the first half
     mec_sum, hpc_sum, occupancy = None, None, np.zeros(n)
     written, trace, trace_nodes = 0, [], []
-    for _ in trange(sampler.windows_per_walk, desc=f"walk {world.name}", unit="window", disable=not progress,
-                    leave=False):
-        batch = sampler.next_window()
+    for batch, out in walk_windows(model, world, walk_length, n_objects=n_objects, window=window, seed=seed,
+                                   device=device, progress=progress):
         if units is None and not population:  # memories are known as they are written: pick them now
             units = _first_visits(batch.node[0], n_hpc_units)
-        obs, action, new_world = (torch.as_tensor(x, device=device) for x in (batch.obs, batch.action, batch.new_world))
-        out = model(obs, action, new_world, state, return_activity=True)
-        state = out.state
         steps = np.arange(written, written + window)
         keep = (steps >= half) & (steps < walk_length)
         if units is None:  # fixed population: map the neurons most active in the first half
