@@ -75,12 +75,12 @@ def plot_node_map(values: np.ndarray, world, *, ax=None, cmap="viridis", title: 
     return fig, ax
 
 
-def plot_panels(draw, items, *, titles=None, ncols: int = 8, suptitle=None):
-    """A grid of panels: ``draw(item, ax=ax, title=title)`` for each of ``items``; spare axes hidden.
-    Returns ``(fig, axes)``."""
+def plot_panels(draw, items, *, titles=None, ncols: int = 8, suptitle=None, panel_size: float = 1.6):
+    """A grid of panels, ``panel_size`` inches each: ``draw(item, ax=ax, title=title)`` for each of
+    ``items``; spare axes hidden. Returns ``(fig, axes)``."""
     n = len(items)
     nrows = max(1, -(-n // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 1.6 * nrows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, panel_size * nrows + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < n:
             draw(items[i], ax=ax, title=None if titles is None else titles[i])
@@ -236,7 +236,7 @@ def plot_splitter_cells(rates: np.ndarray, *, titles=None, ncols: int = 4, supti
     draw = lambda unit, **kw: plot_latent_rates(unit, labels=("left-bound", "right-bound"),  # noqa: E731
                                                 xlabel="stem place (bottom to top)", **kw)
     return plot_panels(draw, list(np.moveaxis(rates, -1, 0)), titles=titles, ncols=min(ncols, max(1, rates.shape[-1])),
-                       suptitle=suptitle)
+                       suptitle=suptitle, panel_size=2.4)  # room for a legend and an axis label
 
 
 def plot_lap_cells(lap_rates: np.ndarray, rates: np.ndarray | None = None, *, titles=None, suptitle=None):
