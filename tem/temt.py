@@ -10,6 +10,7 @@ from torch import nn
 
 from tem.cells import CellReadout
 from tem.inference import PositionInference
+from tem.loop_closure import LoopClosure, rotate
 from tem.memory import AttentionConfig, MemoryConfig, MemoryState, SDMConfig, make_memory
 from tem.model import Model, ModelOutput, Task
 from tem.position import PositionCode
@@ -17,6 +18,7 @@ from tem.sensory import SensoryCode
 
 
 INFERENCE_MODES = ("auto", "on", "off")
+LOOP_CLOSURE_MODES = ("auto", "eval", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class TEMtConfig:
     """one projection for queries and keys (q_t = k_t for the same position code)."""
     inference: str = "auto"
     """position inference: after each observation, correct the code with the codes stored where the same sensation was seen. on | off | auto: on where moves merge nodes (a tree's parent), whose walks reveal where they started only through the objects that recur; off on groups (grids, tori, rings, lines), where it costs throughput and, on bounded grids, accuracy."""
+    loop_closure: str = "auto"
+    """loop closure (commuting codes): find, within a walk, the translations that map the world onto itself (a torus's sides) from objects that recur at a fixed displacement, and snap the code back onto the places it stored. on (training too) | eval (evaluation and analysis only: it has no parameters, and while training it costs ~10x the step for no gain) | off | auto: eval wherever the code is commuting phases (lattice worlds; a bounded grid never accepts a translation), else off."""
     inference_beta: float = 8.0
     """position inference: initial inverse temperature of the sensory match (learned)."""
     memory: MemoryConfig = AttentionConfig()
@@ -60,6 +64,9 @@ class TEMtConfig:
     def __post_init__(self):
         if isinstance(self.inference, bool):  # configs written before "auto": true / false
             object.__setattr__(self, "inference", "on" if self.inference else "off")
+        if self.loop_closure not in LOOP_CLOSURE_MODES:
+            raise ValueError(f"loop_closure must be one of {', '.join(LOOP_CLOSURE_MODES)}, "
+                             f"got {self.loop_closure!r}")
         if self.inference not in INFERENCE_MODES:
             raise ValueError(f"inference must be one of {', '.join(INFERENCE_MODES)}, got {self.inference!r}")
         if not self.module_sizes or min(self.module_sizes) < 1:
@@ -101,6 +108,21 @@ def inference_for(config: TEMtConfig, task: Task) -> bool:
     return config.inference == "on" or (config.inference == "auto" and not is_group(task))
 
 
+def loop_closure_for(config: TEMtConfig, task: Task) -> str:
+    """When the model closes loops (:mod:`tem.loop_closure`): ``"on"`` (always), ``"eval"`` (when not
+    training) or ``"off"``: ``config.loop_closure``, with ``"auto"`` ``"eval"`` wherever the code is a
+    set of phases (commuting matrices, no normalisation, no position inference) and ``"off"``
+    elsewhere. ``"on"`` or ``"eval"`` where the code is not phases is an error."""
+    matrices, norm = transitions_for(config, task)
+    phases = matrices == "commuting" and norm == "none" and not inference_for(config, task)
+    if config.loop_closure in ("on", "eval") and not phases:
+        raise ValueError(f"loop_closure needs a commuting code without normalisation or position inference, "
+                         f"got matrices {matrices!r}, norm {norm!r}, inference {config.inference!r}")
+    if config.loop_closure == "auto":
+        return "eval" if phases else "off"
+    return config.loop_closure
+
+
 class TEMt(Model):
     """Predicts the object at each step from the position code and the memories of the walk.
 
@@ -130,6 +152,8 @@ class TEMt(Model):
         self.memory = make_memory(config.memory, config.key_dim, config.sensory_dim)
         self.readout = nn.Linear(config.sensory_dim, task.n_objects)
         self.inference = PositionInference(beta_sense=config.inference_beta) if inference_for(config, task) else None
+        self.closing = loop_closure_for(config, task)
+        self.loop_closure = LoopClosure(task.n_objects) if self.closing != "off" else None
 
     @property
     def hippocampal_units(self) -> str:
@@ -151,6 +175,8 @@ class TEMt(Model):
         if self.inference is not None:
             state["inference"] = self.inference.initial_state(batch_size, self.config.sensory_dim, self.position.dim,
                                                               device)
+        if self.loop_closure is not None:
+            state["loop_closure"] = self.loop_closure.initial_state(batch_size, self.position.dim // 2, device)
         return state
 
     def losses(self, output: ModelOutput, obs: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
@@ -173,6 +199,12 @@ class TEMt(Model):
         with torch.autocast(obs.device.type, enabled=False):  # the path integration stays float32 under --amp
             if self.inference is None:
                 position = self.position(action, previous)  # (B, T, d)
+                if self.loop_closure is not None:  # snaps: constant rotations of the differentiable path
+                    closing = self.loop_closure.reset(state["loop_closure"], new_world)
+                    if self.closing == "on" or not self.training:
+                        rotation, closing = self.loop_closure(position.detach(), obs, closing)
+                        position = rotate(position, rotation)
+                    state_after["loop_closure"] = closing
             else:  # predict from the path-integrated code, store (and carry) the corrected one
                 inferred = self.inference.reset(state["inference"], new_world)
                 path, position, aux["gate"], state_after["inference"] = self.inference(

@@ -1,0 +1,200 @@
+"""Loop closure: a lattice code that learns, within a walk, the translations that map its world onto itself.
+
+A commuting position code (:class:`tem.position.PositionCode` with ``"commuting"`` matrices) is a set
+of phases: every place of a lattice has its own code, and a translation by ``delta`` rotates each
+plane by a fixed angle. On a torus the code cannot know the world's side in advance: after walking
+once around, the agent is back where it was, but at a code it has never stored, and everything it
+saw there looks new. This module finds the side the first time the walk wraps, as an ideal observer
+would, and from then on keeps the code on the places it stored:
+
+1. **Places.** Every distinct code the walk reaches (cosine similarity below ``match`` with all the
+   stored ones) is stored once, with the object seen there.
+2. **Proposals.** At a new code, each stored place where the same object was seen proposes the
+   translation ``delta = angle(place) - angle(code)`` (per plane): "I am where I saw this before".
+3. **Tests.** At later steps, each candidate translation, both ways, is tested wherever the
+   translated code is a stored place: a hit when that place showed the object seen now, a miss (and
+   the candidate is dropped) otherwise. Tests are made only at a code reached for the first time,
+   so each pair of places counts once (not again at every revisit). A chance hit has probability
+   ``1 / n_objects``, so each hit adds ``log(n_objects)`` to the candidate's evidence.
+4. **Acceptance.** A candidate whose evidence reaches ``log(1 / false_accept)`` is a translation of
+   the world onto itself (on a torus, a side). From the next step on, when the code is at no stored
+   place but the code translated by an accepted translation (or a sum of two) is, the code snaps
+   there: the walk is back on the places it knows, and predictions read the memories stored there.
+
+Nothing here is learned, and nothing is done with gradients; the snaps are constant rotations applied
+to the path-integrated code, which stays differentiable. A snap at step ``t`` depends only on the
+actions up to ``t`` and on what was observed before ``t``: the model stays causal. In a world that
+never wraps (a bounded grid) no candidate survives its tests, and the code is the path-integrated
+one.
+
+State (carried between windows, reset with the walk): ``places (B, N, P, 2)`` unit codes as planes,
+``objects (B, N)`` int64, ``stored (B, N)`` bool; candidate slots ``shift (B, H, P, 2)`` unit
+rotations, ``evidence (B, H)``, ``born (B, H)`` int64, ``live``/``accepted (B, H)`` bool; ``step (B,)``
+int64, the walk step.
+"""
+from __future__ import annotations
+
+import math
+from itertools import combinations
+
+import torch
+from torch import nn
+
+
+class LoopClosure(nn.Module):
+    """Finds the translations that map a lattice world onto itself, and snaps the code back onto the
+    places it stored.
+
+    Args:
+        n_objects: object ids of the task (the chance of a hit is ``1 / n_objects``).
+        slots: candidate translations held at once.
+        match: cosine similarity above which two codes are one place.
+        false_accept: chance that a wrong candidate is accepted (sets the evidence needed).
+        proposals: candidates proposed per step at most (the most recently stored matches).
+        generators: accepted translations (the best by evidence) that snaps use, alone and in pairs.
+    """
+
+    def __init__(self, n_objects: int, slots: int = 8, match: float = 0.99, false_accept: float = 1e-6,
+                 proposals: int = 3, generators: int = 3):
+        super().__init__()
+        if n_objects < 2:
+            raise ValueError(f"loop closure needs at least 2 object ids, got {n_objects}")
+        if slots < 1 or proposals < 1 or generators < 1 or not 0 < match < 1 or not 0 < false_accept < 1:
+            raise ValueError(f"bad loop-closure settings: slots={slots}, proposals={proposals}, match={match}, "
+                             f"false_accept={false_accept}")
+        self.slots, self.match, self.proposals, self.generators = slots, match, proposals, generators
+        self.hit_evidence = math.log(n_objects)
+        self.needed = -math.log(false_accept)
+
+    def initial_state(self, batch_size: int, n_planes: int, device="cpu") -> dict:
+        B, H, P = batch_size, self.slots, n_planes
+        return {"places": torch.zeros(B, 0, P, 2, device=device),
+                "objects": torch.zeros(B, 0, dtype=torch.long, device=device),
+                "stored": torch.zeros(B, 0, dtype=torch.bool, device=device),
+                "shift": torch.zeros(B, H, P, 2, device=device),
+                "evidence": torch.zeros(B, H, device=device),
+                "born": torch.zeros(B, H, dtype=torch.long, device=device),
+                "live": torch.zeros(B, H, dtype=torch.bool, device=device),
+                "accepted": torch.zeros(B, H, dtype=torch.bool, device=device),
+                "step": torch.zeros(B, dtype=torch.long, device=device)}
+
+    @staticmethod
+    def reset(state: dict, slots: torch.Tensor) -> dict:
+        keep = ~slots[:, None]
+        return {**state, "places": state["places"] * keep[..., None, None], "stored": state["stored"] & keep, "live": state["live"] & keep,
+                "accepted": state["accepted"] & keep, "step": state["step"] * ~slots}
+
+    @torch.no_grad()
+    def forward(self, path: torch.Tensor, obs: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
+        """Snap a window of path-integrated codes.
+
+        Args:
+            path: ``(B, T, d)`` commuting codes, integrated from the (corrected) code before the window.
+            obs: ``(B, T)`` int64, the object seen at each step.
+            state: the state before the window (after resets).
+        Returns:
+            ``rotation (B, T, d / 2)`` complex unit rotations per plane: the corrected code at ``t`` is
+            ``path[:, t]`` rotated by ``rotation[:, t]``; and the state after the window.
+        """
+        B, T, d = path.shape
+        P, H, A = d // 2, self.slots, min(self.generators, self.slots)
+        device = path.device
+        unit = torch.view_as_complex((path / path.norm(dim=-1, keepdim=True).clamp(min=1e-12))
+                                     .float().reshape(B, T, P, 2).contiguous())  # (B, T, P)
+        # Room for T new places, and one spare column that writes from rows with nothing new land in.
+        places = torch.cat([state["places"].flatten(2), path.new_zeros(B, T + 1, d, dtype=torch.float32)], 1)
+        objects = torch.cat([state["objects"], obs.new_zeros(B, T + 1)], 1)
+        stored = torch.cat([state["stored"], state["stored"].new_zeros(B, T + 1)], 1)
+        spare = places.shape[1] - 1
+        shift = torch.view_as_complex(state["shift"].contiguous())  # (B, H, P)
+        evidence, born, live, accepted = state["evidence"], state["born"], state["live"], state["accepted"]
+        step, count = state["step"].clone(), stored.sum(1)  # count: where the next new place goes
+        rows = torch.arange(B, device=device)
+        pairs = torch.tensor(list(combinations(range(A), 2)), dtype=torch.long, device=device).reshape(-1, 2)
+        column, slot_index = torch.arange(places.shape[1], device=device), torch.arange(H, device=device)
+        rotation = unit.new_ones(B, P)
+        rotations = []
+        for t in range(T):
+            code = unit[:, t] * rotation  # (B, P)
+            # Snap: at no stored place, but an accepted translation (or a sum of two) leads to one.
+            if bool(accepted.any()):
+                rank = torch.where(accepted, evidence, -1.0).topk(A, dim=1).indices  # (B, A) the best accepted
+                generator, usable = shift.gather(1, rank[..., None].expand(-1, -1, P)), accepted.gather(1, rank)
+                first, second = generator[:, pairs[:, 0]], generator[:, pairs[:, 1]]  # (B, K, P)
+                moves = torch.cat([unit.new_ones(B, 1, P), generator, generator.conj(), first * second,
+                                   first * second.conj(), first.conj() * second, (first * second).conj()], 1)
+                both = usable[:, pairs[:, 0]] & usable[:, pairs[:, 1]]
+                allowed = torch.cat([usable[:, :1] | True, usable, usable, both, both, both, both], 1)  # (B, S)
+                similarity, _ = self._nearest(code[:, None] * moves, places)  # (B, S)
+                similarity = similarity.masked_fill(~allowed, -2.0)
+                reaches = similarity >= self.match
+                best = reaches.int().argmax(1)  # the first move that reaches a place (ties: a fixed order)
+                snap = ~reaches[:, 0] & reaches[rows, best]
+                rotation = torch.where(snap[:, None], rotation * moves[rows, best], rotation)
+                code = torch.where(snap[:, None], code * moves[rows, best], code)
+                new = similarity[rows, torch.where(snap, best, 0)] < self.match  # a place first reached now
+            else:
+                new = self._nearest(code[:, None], places)[0][:, 0] < self.match
+            rotations.append(rotation)
+
+            # Observe obs[:, t]. At a new place, test every live candidate, both ways, where it leads
+            # to a stored place: each pair of places is tested once, by the later of the two, so a
+            # chance coincidence is not counted again at every revisit.
+            seen = obs[:, t]
+            if bool(new.any()):
+                tested, place = self._nearest(code[:, None] * torch.cat([shift, shift.conj()], 1), places)
+                tested = (tested >= self.match) & torch.cat([live, live], 1) & new[:, None]  # (B, 2H)
+                hit = objects.gather(1, place) == seen[:, None]
+                evidence = evidence + (tested & hit).view(B, 2, H).sum(1) * self.hit_evidence
+                live = live & ~(tested & ~hit).view(B, 2, H).any(1)
+                accepted = live & (accepted | (evidence >= self.needed))
+
+                # Propose: at a new place, the latest stored places that showed this object.
+                candidate = stored & (objects == seen[:, None]) & new[:, None]  # (B, N)
+                weight = code.abs() ** 2  # (B, P) each plane's share of the code (sums to 1)
+                latest = torch.where(candidate, column, -1).topk(min(self.proposals, len(column)), dim=1).indices
+                for index in latest.unbind(1):
+                    proposed = torch.view_as_complex(places[rows, index].view(B, P, 2)) * code.conj()
+                    proposed = proposed / proposed.abs().clamp(min=1e-12)  # (B, P) unit rotation per plane
+                    same = ((shift * proposed[:, None].conj()).real * weight[:, None]).sum(-1)  # (B, H)
+                    inverse = ((shift * proposed[:, None]).real * weight[:, None]).sum(-1)
+                    duplicate = (((same >= self.match) | (inverse >= self.match)) & live).any(1)
+                    priority = torch.where(accepted, float("inf"), torch.where(live, evidence * 1e6 + born, -1.0))
+                    slot = priority.argmin(1)
+                    insert = candidate[rows, index] & ~duplicate & ~accepted[rows, slot]
+                    one = (slot_index == slot[:, None]) & insert[:, None]  # (B, H)
+                    shift = torch.where(one[..., None], proposed[:, None], shift)
+                    evidence = torch.where(one, 0.0, evidence)
+                    born = torch.where(one, step[:, None], born)
+                    live = live | one
+            # Store a new place (rows with nothing new write into the spare column).
+            where = torch.where(new, count, spare)
+            places.scatter_(1, where[:, None, None].expand(-1, 1, d),
+                            torch.view_as_real(code).reshape(B, 1, d) * new[:, None, None])
+            objects.scatter_(1, where[:, None], seen[:, None])
+            stored.scatter_(1, where[:, None], new[:, None])
+            count = count + new.long()
+            step = step + 1
+        stored[:, spare] = False
+        held = stored.any(0)
+        last = int(held.cumsum(0).argmax()) + 1 if held.any() else 0
+        new_state = {"places": places[:, :last].reshape(B, last, P, 2), "objects": objects[:, :last],
+                     "stored": stored[:, :last], "shift": torch.view_as_real(shift).contiguous(),
+                     "evidence": evidence, "born": born, "live": live, "accepted": accepted, "step": step}
+        return torch.stack(rotations, 1), new_state
+
+    @staticmethod
+    def _nearest(codes: torch.Tensor, places: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``codes (B, S, P)`` complex unit codes, ``places (B, N, 2P)`` real unit codes -> the cosine
+        similarity of the nearest stored place and its index, ``(B, S)`` each."""
+        if places.shape[1] == 0:
+            zeros = places.new_zeros(codes.shape[:2])
+            return zeros - 2.0, zeros.long()
+        similarity = torch.bmm(torch.view_as_real(codes).flatten(2), places.transpose(1, 2))  # (B, S, N)
+        return similarity.max(-1)  # places not stored are zero vectors: similarity 0
+
+
+def rotate(code: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    """Rotate ``code (..., d)`` plane by plane by ``rotation (..., d / 2)`` complex units."""
+    planes = torch.view_as_complex(code.float().reshape(*code.shape[:-1], -1, 2).contiguous()) * rotation
+    return torch.view_as_real(planes).flatten(-2).to(code.dtype)
