@@ -9,7 +9,7 @@ random other nodes and recomputes both object-centred maps; a unit whose correla
 95th percentile of its own shuffle is counted as an object-vector cell.
 
 :func:`object_vector_scores` scores plain arrays; :func:`object_vector_run` walks a trained run in
-two salient-object environments (see :func:`salient_objects` and :func:`approach_walk`) and writes
+two salient-object environments (see :func:`salient_environment`) and writes
 ``RUN/objectvector.json`` and ``RUN/objectvector.png``.
 """
 from __future__ import annotations
@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from envs import World, make_worlds
-from envs.world import NO_ACTION
+from envs import World, WalkPolicy, WalkSampler, make_worlds
 
 MIN_BINS = 3
 """Fewest displacement bins two object-centred maps must share to be correlated."""
@@ -142,50 +141,18 @@ def object_vector_scores(maps_a: np.ndarray, maps_b: np.ndarray, positions: np.n
 
 # --- salient-object environments and the walk that approaches them -----------------------------
 
-def salient_objects(world: World, n_salient: int, n_objects: int, rng: np.random.Generator):
-    """One salient-object environment: ``(salient (n_salient,), objects (n_nodes,))``.
-
-    ``salient``: distinct nodes drawn uniformly. ``objects``: the object id at each node; every
-    salient node carries the one reserved id ``n_objects - 1``, the ordinary nodes draw i.i.d.
-    uniform from ``0..n_objects-2`` (so the salient object is seen only at the salient nodes).
-    """
-    if not 1 <= n_salient < world.n_nodes or n_objects < 2:
-        raise ValueError(f"need 1 <= n_salient < n_nodes and n_objects >= 2, got {n_salient}, {n_objects}")
-    salient = np.sort(rng.choice(world.n_nodes, size=n_salient, replace=False))
-    objects = rng.integers(0, n_objects - 1, size=world.n_nodes)
-    objects[salient] = n_objects - 1
-    return salient, objects
-
-
-def approach_walk(world: World, length: int, salient: np.ndarray, rng: np.random.Generator, *,
-                  approach: float = 0.5, salient_target: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """A walk biased toward the salient objects: ``(nodes (length,), actions (length,))`` int64
-    (``actions[0] = -1``).
-
-    Like :class:`envs.WalkPolicy` ``approach`` but with targets that are the salient nodes: at each
-    step, with probability ``approach`` the agent steps along a shortest path to its target (ties
-    broken at random), otherwise it takes a uniformly random available action. When it reaches its
-    target it draws a new one: a salient node with probability ``salient_target``, else any node
-    (so the whole world is still covered).
-    """
-    dist = world.distances()
-    dist = np.where(dist < 0, 10**9, dist)
-    pick_target = (lambda: int(rng.choice(salient)) if rng.random() < salient_target
-                   else int(rng.integers(world.n_nodes)))
-    node, target = int(rng.integers(world.n_nodes)), pick_target()
-    nodes, actions = np.empty(length, dtype=np.int64), np.empty(length, dtype=np.int64)
-    nodes[0], actions[0] = node, NO_ACTION
-    for t in range(1, length):
-        available = np.flatnonzero(world.transitions[node] >= 0)
-        if rng.random() < approach:
-            d = dist[world.transitions[node, available], target]
-            available = available[d == d.min()]
-        action = int(rng.choice(available))
-        node = int(world.transitions[node, action])
-        nodes[t], actions[t] = node, action
-        if node == target:
-            target = pick_target()
-    return nodes, actions
+def salient_environment(world: World, n_salient: int, n_objects: int, walk_length: int, seed: int, *,
+                        approach: float = 0.5):
+    """One salient-object environment of ``world`` and a walk in it, drawn by
+    :class:`envs.WalkSampler` with ``salient=n_salient`` (as training with ``--salient`` draws them):
+    ``(salient (n_salient,), objects (n_nodes,), nodes (L,), actions (L,))``, with
+    ``actions[0] = -1``. The salient nodes carry the reserved id ``n_objects - 1``; with probability
+    ``approach`` each step heads for the current target, half of the targets being salient nodes."""
+    sampler = WalkSampler([world], 1, walk_length, walk_length, n_objects, WalkPolicy(approach=approach), seed,
+                          stagger=False, salient=n_salient)
+    batch = sampler.next_window()
+    return (np.sort(sampler.salient_nodes[0]), sampler.objects[0, :world.n_nodes].copy(), batch.node[0],
+            batch.action[0])
 
 
 @torch.no_grad()
@@ -220,9 +187,9 @@ def object_vector_run(run_dir, world_spec: str = "square:11", n_salient: int = 2
 
     Both environments have the same structure, ``n_salient`` salient nodes (different, drawn with
     ``seed``) carrying the reserved id ``n_objects - 1`` of the run, fresh ordinary objects, and a
-    walk of ``walk_length`` steps (default ``50 * n_nodes``) from :func:`approach_walk`. The model
-    was not trained with salient objects, so this measures whether object-vector coding comes out
-    of the learnt structure, not whether it can be learnt. Writes ``RUN/objectvector.json`` (the
+    walk of ``walk_length`` steps (default ``50 * n_nodes``) from :func:`salient_environment`. A
+    model trained without salient objects (no ``--salient``) shows whether object-vector coding comes
+    out of the learnt structure; one trained with them, whether it is learnt. Writes ``RUN/objectvector.json`` (the
     summary and per-unit scores) and ``RUN/objectvector.png``; returns the summary.
     """
     from tem.checkpoint import load_checkpoint, restore_model
@@ -235,13 +202,17 @@ def object_vector_run(run_dir, world_spec: str = "square:11", n_salient: int = 2
                          f"{list(model.task.action_names)}")
     n_objects = model.task.n_objects
     walk_length = walk_length or 50 * world.n_nodes
-    rng = np.random.default_rng(seed)
-    envs = []
+    if not 1 <= n_salient < world.n_nodes:
+        raise ValueError(f"need 1 <= n_salient < {world.n_nodes} (the world's nodes), got {n_salient}")
+    envs, draw = [], seed * 1000
     for _ in range(2):
-        salient, objects = salient_objects(world, n_salient, n_objects, rng)
+        salient, objects, nodes, actions = salient_environment(world, n_salient, n_objects, walk_length, draw,
+                                                               approach=approach)
         while envs and np.isin(salient, envs[0][0]).any():  # B's objects stand elsewhere than A's
-            salient, objects = salient_objects(world, n_salient, n_objects, rng)
-        nodes, actions = approach_walk(world, walk_length, salient, rng, approach=approach)
+            draw += 1
+            salient, objects, nodes, actions = salient_environment(world, n_salient, n_objects, walk_length, draw,
+                                                                   approach=approach)
+        draw += 1
         envs.append((salient, objects, mec_rate_maps(model, nodes, actions, objects, world.n_nodes, device=device)))
     (sal_a, _, maps_a), (sal_b, _, maps_b) = envs
     scores = object_vector_scores(maps_a, maps_b, world.positions, sal_a, sal_b, n_shuffles=n_shuffles, seed=seed,

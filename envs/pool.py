@@ -42,12 +42,13 @@ def _nbytes(batch_size: int, window: int) -> int:
     return sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for _, shape, dtype in _fields(batch_size, window))
 
 
-def _worker(connection, memory_name, worlds, batch_size, window, walk_length, n_objects, policy, seed) -> None:
+def _worker(connection, memory_name, worlds, batch_size, window, walk_length, n_objects, policy, seed,
+            salient) -> None:
     """A worker's loop: one window always drawn ahead (with the sampler's state before it); on
     ``next`` it is copied into the shared buffer, then the following one is drawn."""
     memory = shared_memory.SharedMemory(name=memory_name)
     shared = _views(memory.buf, batch_size, window)
-    sampler = WalkSampler(worlds, batch_size, window, walk_length, n_objects, policy, seed)
+    sampler = WalkSampler(worlds, batch_size, window, walk_length, n_objects, policy, seed, salient=salient)
     ahead = (sampler.state_dict(), sampler.next_window())
     try:
         while True:
@@ -81,7 +82,8 @@ class SamplerPool:
     with the slots split between ``workers`` processes. Call :meth:`close` when done."""
 
     def __init__(self, worlds: Sequence[World], batch_size: int, window: int, walk_length: int,
-                 n_objects: int = 45, policy: WalkPolicy = WalkPolicy(), seed: int = 0, workers: int = 2):
+                 n_objects: int = 45, policy: WalkPolicy = WalkPolicy(), seed: int = 0, workers: int = 2,
+                 salient: int = 0):
         if not 1 <= workers <= batch_size:
             raise ValueError(f"sampler workers must be between 1 and the batch ({batch_size}), got {workers}")
         context = multiprocessing.get_context("spawn")  # no fork of a process that may hold a GPU
@@ -92,7 +94,7 @@ class SamplerPool:
             mine, theirs = context.Pipe()
             process = context.Process(target=_worker, daemon=True, name=f"walks-{i}",
                                       args=(theirs, memory.name, list(worlds), slots, window, walk_length, n_objects,
-                                            policy, seed + i * WORKER_SEED_STRIDE))
+                                            policy, seed + i * WORKER_SEED_STRIDE, salient))
             process.start()
             theirs.close()
             self.connections.append(mine)

@@ -48,6 +48,10 @@ class Batch(NamedTuple):
     world: np.ndarray
 
 
+SALIENT_TARGET = 0.5
+"""With salient objects, the share of approach targets that are salient nodes (the rest: any node)."""
+
+
 class WalkSampler:
     """``B`` independent walks in worlds drawn from ``worlds``, produced one window at a time.
 
@@ -62,6 +66,11 @@ class WalkSampler:
         walk_length: steps per walk. n_objects: objects per world (ids ``0..n_objects-1``).
         policy: a :class:`WalkPolicy`. seed: seeds the sampler's ``np.random.Generator``.
         stagger: start the first walks at different points so that resets are spread out.
+        salient: salient objects per world (object-vector cells; Høydal et al. 2019): distinct nodes
+            drawn afresh with every world, all carrying the reserved object id ``n_objects - 1``
+            (the other nodes draw from ``0..n_objects - 2``); with ``policy.approach`` half the
+            approach targets are salient nodes (:data:`SALIENT_TARGET`). 0: none, and the walks
+            are drawn exactly as before.
 
     Task worlds: where a world declares ``object_groups`` (aliased observations) the nodes of a
     group share the object drawn for the group's first node; where it declares ``action_probs``
@@ -72,7 +81,7 @@ class WalkSampler:
 
     def __init__(self, worlds: Sequence[World], batch_size: int, window: int, walk_length: int,
                  n_objects: int = 45, policy: WalkPolicy = WalkPolicy(), seed: int = 0,
-                 stagger: bool = True):
+                 stagger: bool = True, salient: int = 0):
         worlds = list(worlds)
         if not worlds:
             raise ValueError("worlds must hold at least one World")
@@ -82,7 +91,12 @@ class WalkSampler:
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         check_n_objects(n_objects)
+        smallest = min(w.n_nodes for w in worlds)
+        if not isinstance(salient, (int, np.integer)) or not 0 <= salient < smallest or (salient and n_objects < 2):
+            raise ValueError(f"salient must be an integer in [0, {smallest}) (fewer than the smallest world's nodes) "
+                             f"with n_objects >= 2, got {salient!r}")
         self.worlds, self.batch_size, self.window, self.n_objects = worlds, batch_size, window, n_objects
+        self.salient = int(salient)
         self.windows_per_walk = -(-walk_length // window)
         self.policy = policy
         self.rng = np.random.default_rng(seed)
@@ -106,7 +120,7 @@ class WalkSampler:
                 if w.action_probs is not None:
                     cum[k, :w.n_nodes] = np.cumsum(w.action_probs, axis=1)
             self._cum_probs = cum.reshape(-1, self.n_actions)  # NaN rows: no task, use the policy
-        if policy.approach > 0:
+        if policy.approach > 0 or self.salient:
             distances = np.full((len(worlds), self.max_nodes + 1, self.max_nodes), 10**9, dtype=np.int64)
             for k, w in enumerate(worlds):
                 d = w.distances()
@@ -118,6 +132,7 @@ class WalkSampler:
         self.node = np.zeros(B, dtype=np.int64)
         self.prev_action = np.full(B, NO_ACTION, dtype=np.int64)
         self.target = np.zeros(B, dtype=np.int64)
+        self.salient_nodes = np.zeros((B, self.salient), dtype=np.int64)
         self.windows_left = np.zeros(B, dtype=np.int64)
         self.fresh = np.zeros(B, dtype=bool)  # placed in a new world, start node not yet emitted
         if stagger:  # first walks end after a random number of windows
@@ -135,9 +150,15 @@ class WalkSampler:
         objects = self.rng.integers(0, self.n_objects, size=(n, self.max_nodes))
         if self._groups is not None:  # aliased nodes take their group's object
             objects = np.take_along_axis(objects, self._groups[world], axis=1)
+        if self.salient:  # distinct nodes with the reserved object, seen nowhere else
+            keys = np.where(np.arange(self.max_nodes) < size[:, None], self.rng.random((n, self.max_nodes)), 2.0)
+            chosen = np.argsort(keys, axis=1)[:, :self.salient]
+            objects = np.minimum(objects, self.n_objects - 2)  # ordinary nodes: ids 0 .. n_objects - 2
+            np.put_along_axis(objects, chosen, self.n_objects - 1, axis=1)
+            self.salient_nodes[slots] = chosen
         self.objects[slots] = objects
         self.node[slots] = (self.rng.random(n) * size).astype(np.int64)
-        self.target[slots] = (self.rng.random(n) * size).astype(np.int64)
+        self.target[slots] = self._targets(slots, n)
         self.prev_action[slots] = NO_ACTION
         self.windows_left[slots] = self.windows_per_walk
         self.fresh[slots] = True
@@ -177,9 +198,18 @@ class WalkSampler:
             obs[:, t] = flat_objects[object_base + current]
             if self._distances is not None:
                 reached = current == self.target
-                self.target[reached] = (self.rng.random(int(reached.sum())) * self.n_nodes[self.world[reached]]).astype(np.int64)
+                self.target[reached] = self._targets(reached, int(reached.sum()))
         self.node, self.prev_action = current, prev
         return Batch(obs=obs, action=action, node=node, new_world=new_world, world=self.world.copy())
+
+    def _targets(self, slots: np.ndarray, n: int) -> np.ndarray:
+        """New approach targets for ``slots`` (``(B,)`` bool, ``n`` of them): any node uniformly; with
+        salient objects, one of the slot's salient nodes half the time."""
+        target = (self.rng.random(n) * self.n_nodes[self.world[slots]]).astype(np.int64)
+        if self.salient:
+            pick = self.salient_nodes[slots, (self.rng.random(n) * self.salient).astype(np.int64)]
+            target = np.where(self.rng.random(n) < SALIENT_TARGET, pick, target)
+        return target
 
     def _approach(self, choice, available, coin, uniform):
         """With probability ``policy.approach``, replace ``choice`` by a step toward the target."""
@@ -202,16 +232,22 @@ class WalkSampler:
 
     def state_dict(self) -> dict:
         """Everything needed to continue the exact same stream of windows."""
-        return {"rng": self.rng.bit_generator.state, "world": self.world.copy(), "objects": self.objects.copy(),
-                "node": self.node.copy(), "prev_action": self.prev_action.copy(), "target": self.target.copy(),
-                "windows_left": self.windows_left.copy(), "fresh": self.fresh.copy()}
+        state = {"rng": self.rng.bit_generator.state, "world": self.world.copy(), "objects": self.objects.copy(),
+                 "node": self.node.copy(), "prev_action": self.prev_action.copy(), "target": self.target.copy(),
+                 "windows_left": self.windows_left.copy(), "fresh": self.fresh.copy()}
+        if self.salient:
+            state["salient_nodes"] = self.salient_nodes.copy()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         if "rng" not in state:
             raise ValueError("sampler state is not one sampler's (a pool of sampler workers wrote it?): resume "
                              "with the same --sampler-workers")
         self.rng.bit_generator.state = state["rng"]
-        for key in ("world", "objects", "node", "prev_action", "target", "windows_left", "fresh"):
+        keys = ("world", "objects", "node", "prev_action", "target", "windows_left", "fresh")
+        if self.salient and "salient_nodes" not in state:
+            raise ValueError("sampler state has no salient objects: resume with the --salient it was written with")
+        for key in keys + (("salient_nodes",) if self.salient else ()):
             value = np.asarray(state[key])
             if value.shape != getattr(self, key).shape:
                 raise ValueError(f"sampler state {key!r} has shape {value.shape}, expected {getattr(self, key).shape}")

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from analysis.objectvector import (approach_walk, displacement_bins, masked_pearson, object_centred_maps,
-                                   object_vector_run, object_vector_scores, salient_objects)
+from analysis.objectvector import (displacement_bins, masked_pearson, object_centred_maps, object_vector_run,
+                                   object_vector_scores, salient_environment)
 from envs import make_worlds, square_grid
 from tem.training.cli import main as train_main
 
@@ -89,13 +89,11 @@ def test_object_vector_scores_handle_unvisited_nodes_and_max_distance():
 
 def test_salient_environment_and_approach_walk():
     world = square_grid(6)
-    rng = np.random.default_rng(0)
-    salient, objects = salient_objects(world, 2, 10, rng)
+    salient, objects, nodes, actions = salient_environment(world, 2, 10, 2000, seed=0, approach=0.7)
     assert len(np.unique(salient)) == 2 and (objects[salient] == 9).all()
     assert (np.delete(objects, salient) < 9).all()
-    nodes, actions = approach_walk(world, 2000, salient, rng, approach=0.7)
     assert actions[0] == -1 and (world.transitions[nodes[:-1], actions[1:]] == nodes[1:]).all()
-    uniform, _ = approach_walk(world, 2000, salient, np.random.default_rng(0), approach=0.0)
+    _, _, uniform, _ = salient_environment(world, 2, 10, 2000, seed=0, approach=0.0)
     assert np.isin(nodes, salient).mean() > 2 * np.isin(uniform, salient).mean()  # objects are approached
     assert len(np.unique(nodes)) == world.n_nodes
 

@@ -14,9 +14,10 @@ def test_slots_are_split_evenly():
     assert split(10, 4) == [3, 3, 2, 2] and split(8, 1) == [8] and sum(split(16384, 16)) == 16384
 
 
-def test_each_worker_draws_what_its_own_sampler_would_and_resumes_exactly():
-    pool = SamplerPool(WORLDS, 5, 6, 18, n_objects=7, seed=11, workers=2)
-    alone = [WalkSampler(WORLDS, slots, 6, 18, n_objects=7, seed=11 + i * WORKER_SEED_STRIDE)
+@pytest.mark.parametrize("salient", [0, 2])
+def test_each_worker_draws_what_its_own_sampler_would_and_resumes_exactly(salient):
+    pool = SamplerPool(WORLDS, 5, 6, 18, n_objects=7, seed=11, workers=2, salient=salient)
+    alone = [WalkSampler(WORLDS, slots, 6, 18, n_objects=7, seed=11 + i * WORKER_SEED_STRIDE, salient=salient)
              for i, slots in enumerate(split(5, 2))]
     try:
         for _ in range(3):
@@ -29,7 +30,7 @@ def test_each_worker_draws_what_its_own_sampler_would_and_resumes_exactly():
         later = [pool.next_window() for _ in range(3)]
     finally:
         pool.close()
-    resumed = SamplerPool(WORLDS, 5, 6, 18, n_objects=7, seed=99, workers=2)
+    resumed = SamplerPool(WORLDS, 5, 6, 18, n_objects=7, seed=99, workers=2, salient=salient)
     try:
         resumed.load_state_dict(state)
         for window in later:

@@ -102,6 +102,8 @@ def test_same_seed_same_weights_other_seed_differs(tmp_path):
     (["--lr-schedule", "step"], "lr_schedule"),
     (["--eval.worlds", "0"], "worlds"),
     (["--device", "tpu"], "device"),
+    (["--temt.loop-closure", "always"], "loop_closure"),
+    (["--temt.loop-closure", "on", "--world", "ring"], "loop_closure needs a commuting code"),
 ])
 def test_bad_config_exits_with_a_message(tmp_path, capsys, args, message):
     assert run_main(tmp_path, "--steps", "1", *args) == 2
@@ -145,6 +147,18 @@ def test_learning_rate_schedule_warms_up_then_decays():
 
 
 # ---- configs ---------------------------------------------------------------------------------
+
+
+def test_default_steps_depend_on_the_world_and_an_explicit_count_wins(tmp_path):
+    def steps(**overrides):
+        return Run(make_config(overrides={"out": str(tmp_path), **overrides})).config.run.steps
+    assert make_config().run.steps == 0  # "by the world"
+    assert steps() == 400  # squares: path integration alone
+    assert steps(world="family-tree:2") == 1200  # a parent merges two children: TEM-t infers its position
+    assert steps(world="family-tree:2", **{"temt.inference": "off"}) == 400
+    assert steps(world="family-tree:2", steps=7) == 7
+    with pytest.raises(ValueError, match="steps"):
+        make_config(overrides={"steps": -1})
 
 
 def test_presets_are_whole_configs_and_model_tem_alone_works():

@@ -150,6 +150,8 @@ def test_approach_one_walks_shortest_paths_to_target(world):
     (lambda: make_sampler([square_grid(4), square_grid(4, stay_action=True)]), "action set"),
     (lambda: WalkPolicy(persistence=1.5), "persistence"),
     (lambda: WalkPolicy(approach=-0.1), "approach"),
+    (lambda: make_sampler([square_grid(4)], salient=16), "salient"),
+    (lambda: make_sampler([square_grid(4)], salient=-1), "salient"),
 ])
 def test_bad_inputs_raise_value_error(call, name):
     with pytest.raises(ValueError, match=name):
@@ -169,6 +171,41 @@ def test_state_dict_continues_the_same_stream():
     bad = dict(state, node=np.zeros(3, dtype=np.int64))
     with pytest.raises(ValueError, match="node"):
         restored.load_state_dict(bad)
+
+
+def test_salient_objects_stand_alone_are_drawn_with_each_world_and_resume_exactly():
+    worlds = make_worlds("square:4-5")
+    sampler = make_sampler(worlds, batch_size=6, window=10, walk_length=20, n_objects=9, seed=3, salient=2,
+                           policy=WalkPolicy(approach=1.0))
+    seen = []
+    for _ in range(6):
+        batch = sampler.next_window()
+        for b in range(6):
+            n = sampler.worlds[batch.world[b]].n_nodes
+            salient = sampler.salient_nodes[b]
+            objects = sampler.objects[b, :n]
+            assert len(set(salient)) == 2 and (salient < n).all() and (objects[salient] == 8).all()
+            assert (np.delete(objects, salient) < 8).all()  # the reserved id is seen nowhere else
+            assert ((batch.obs[b] == 8) == np.isin(batch.node[b], salient)).all()
+            seen.append(tuple(salient))
+    assert len(set(seen)) > 3  # drawn afresh with the worlds
+    state = sampler.state_dict()
+    expected = windows(sampler, 3)
+    restored = make_sampler(worlds, batch_size=6, window=10, walk_length=20, n_objects=9, seed=0, salient=2,
+                            policy=WalkPolicy(approach=1.0))
+    restored.load_state_dict(state)
+    assert_batches_equal(expected, windows(restored, 3))
+    with pytest.raises(ValueError, match="salient"):
+        restored.load_state_dict({k: v for k, v in state.items() if k != "salient_nodes"})
+
+
+def test_approached_salient_objects_are_visited_more_often():
+    def salient_share(approach):
+        sampler = make_sampler([square_grid(8)], batch_size=20, window=100, walk_length=400, seed=1, salient=1,
+                               policy=WalkPolicy(approach=approach))
+        batches = windows(sampler, 4)
+        return np.mean([(batch.obs == sampler.n_objects - 1).mean() for batch in batches])
+    assert salient_share(0.8) > 3 * salient_share(0.0)
 
 
 # ---- benchmark script --------------------------------------------------------------------------

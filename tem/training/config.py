@@ -46,6 +46,8 @@ class DataConfig:
     """walk policy: probability of repeating the previous action."""
     approach: float = 0.0
     """walk policy: probability of stepping toward a target node."""
+    salient: int = 0
+    """salient objects per world: distinct nodes, drawn afresh with every world, that all show one reserved object (seen nowhere else); with --approach half the targets are salient nodes (object-vector cells)."""
     sampler_workers: int = 1
     """processes drawing the walks, the batch's slots split between them (1: a thread of this process;
     more: another random stream of walks, for large batches on a GPU)."""
@@ -57,6 +59,8 @@ class DataConfig:
         for name in ("n_objects", "batch", "window", "walk_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.salient < 0:
+            raise ValueError(f"salient must be >= 0, got {self.salient}")
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,8 @@ class OptimConfig:
 class RunConfig:
     """The run: length, checkpoints, periodic evaluation, device and where it writes."""
 
-    steps: int = 400
-    """gradient steps."""
+    steps: int = 0
+    """gradient steps (0: by the world: 400, or 1,200 where TEM-t infers its position from memory, in worlds whose moves merge nodes such as trees, which learn more slowly)."""
     checkpoint_every: int = 100
     """write a checkpoint every N steps (and at the end, and on Ctrl-C)."""
     eval_every: int = 100
@@ -124,8 +128,8 @@ class RunConfig:
     """the Weights & Biases project of --wandb."""
 
     def __post_init__(self):
-        if self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if self.steps < 0:
+            raise ValueError(f"steps must be >= 1 (0: by the world), got {self.steps}")
         for name in ("checkpoint_every", "eval_every", "eval_worlds", "threads"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -179,12 +183,13 @@ PRESETS: dict[str, Preset] = {
         run=RunConfig(steps=20000, eval_every=1000, checkpoint_every=1000, out="runs/paper"))),
     # TEM-t with the constraints under which grid cells are optimal (tem.cells): commuting actions on
     # the world's lattice, non-negative cells with a fixed activity budget, on hexagonal worlds.
-    # Module wavelengths start 1.42x apart (as rat grid modules), from 5 steps. With --memory sdm the
+    # Module wavelengths start 1.42x apart (as rat grid modules), from 5 steps. Keys as wide as the 64
+    # cells (32 aliased in big worlds: zero-shot hex 40x40 0.80, 1.00 with 128). With --memory sdm the
     # neuron addresses are trained (they then become place cells).
     "grid-cells": Preset(Config(
         preset="grid-cells",
         model=TEMtConfig(action_matrices="commuting", module_sizes=(12, 12, 12, 12), module_scale=5.0,
-                         module_ratio=1.42, cells_per_module=16, cell_activation="relu"),
+                         module_ratio=1.42, cells_per_module=16, cell_activation="relu", key_dim=128),
         data=DataConfig(world="hex"), run=RunConfig(steps=600, out="runs/grid-cells"),
         ratemaps=RatemapConfig(world="hex:25")),
         memories=MappingProxyType({"sdm": SDMConfig(learn_addresses=True)})),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,9 @@ def learning_rate(step: int, config) -> float:
     progress = min(1.0, (step - optim.warmup) / max(1, steps - optim.warmup))
     return optim.lr * (optim.min_lr_ratio + (1 - optim.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
+
+STEPS, STEPS_INFERRING = 400, 1_200
+"""The default number of steps (``--steps 0``), and where TEM-t infers its position from memory."""
 
 MAX_PENDING = 1_000
 """Steps whose losses may wait on the device before :meth:`Run.train_step` reads them itself."""
@@ -108,6 +112,10 @@ class Run:
         self.worlds = make_worlds(config.data.world)
         torch.manual_seed(config.run.seed)  # the same initial weights (and SDM addresses) on every rank
         self.model = build_model(config.model, Task.from_world(self.worlds[0], config.data.n_objects)).to(self.device)
+        if config.run.steps == 0:  # by the world: trees, which infer their position, learn more slowly
+            inferring = getattr(self.model, "inference", None) is not None
+            config = replace(config, run=replace(config.run, steps=STEPS_INFERRING if inferring else STEPS))
+            self.config = config
         self.net = self.model  # what the forward pass goes through: DDP-wrapped when distributed, maybe compiled
         if self.dist.enabled:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
@@ -118,7 +126,7 @@ class Run:
                                           fused=True if self.device.type == "cuda" else None)
         data = config.data
         walks = dict(n_objects=data.n_objects, seed=config.run.seed + self.dist.rank * RANK_SEED_STRIDE,
-                     policy=WalkPolicy(data.persistence, data.approach))
+                     policy=WalkPolicy(data.persistence, data.approach), salient=data.salient)
         if data.sampler_workers > 1:
             sampler = SamplerPool(self.worlds, data.batch, data.window, data.walk_length, workers=data.sampler_workers,
                                   **walks)
