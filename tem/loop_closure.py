@@ -114,10 +114,25 @@ class LoopClosure(nn.Module):
         column, slot_index = torch.arange(places.shape[1], device=device), torch.arange(H, device=device)
         rotation = unit.new_ones(B, P)
         rotations = []
+        # Until a translation is accepted the codes are the path's, so which steps reach a new place
+        # is known for the whole window at once (no stored place and no earlier step of the window
+        # alike); steps where no slot does are skipped: all a bounded world ever has, once explored.
+        closing = bool(accepted.any())
+        if not closing:
+            real = torch.view_as_real(unit).flatten(2)  # (B, T, d)
+            before = places[:, :-T - 1]  # (B, N0, d) the places stored by earlier windows
+            known = (torch.bmm(real, before.transpose(1, 2)).amax(-1) >= self.match if before.shape[1]
+                     else torch.zeros(B, T, dtype=torch.bool, device=device))
+            earlier = (torch.bmm(real, real.transpose(1, 2)) >= self.match).tril(-1).any(-1)
+            anything_new = (~known & ~earlier).any(0).tolist()  # (T,) one read per window
         for t in range(T):
+            if not closing and not anything_new[t]:
+                rotations.append(rotation)
+                step = step + 1
+                continue
             code = unit[:, t] * rotation  # (B, P)
             # Snap: at no stored place, but an accepted translation (or a sum of two) leads to one.
-            if bool(accepted.any()):
+            if closing:
                 rank = torch.where(accepted, evidence, -1.0).topk(A, dim=1).indices  # (B, A) the best accepted
                 generator, usable = shift.gather(1, rank[..., None].expand(-1, -1, P)), accepted.gather(1, rank)
                 first, second = generator[:, pairs[:, 0]], generator[:, pairs[:, 1]]  # (B, K, P)
@@ -148,6 +163,7 @@ class LoopClosure(nn.Module):
                 evidence = evidence + (tested & hit).view(B, 2, H).sum(1) * self.hit_evidence
                 live = live & ~(tested & ~hit).view(B, 2, H).any(1)
                 accepted = live & (accepted | (evidence >= self.needed))
+                closing = closing or bool(accepted.any())
 
                 # Propose: at a new place, the latest stored places that showed this object.
                 candidate = stored & (objects == seen[:, None]) & new[:, None]  # (B, N)

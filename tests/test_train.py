@@ -165,6 +165,8 @@ def test_presets_are_whole_configs_and_model_tem_alone_works():
     grid = make_config("grid-cells")
     assert grid.model.action_matrices == "commuting" and grid.data.world == "hex" and grid.ratemaps.world == "hex:25"
     assert make_config("grid-cells", {"memory": "sdm"}).model.memory.learn_addresses  # the preset's SDM
+    assert grid.model.key_dim == 128 and make_config("grid-cells", {"memory": "sdm"}).model.key_dim == 32
+    assert make_config("grid-cells", {"memory": "sdm", "temt.key_dim": 64}).model.key_dim == 64
     assert not make_config("quick", {"memory": "sdm"}).model.memory.learn_addresses
     alone = make_config(overrides={"model": "tem"})
     assert alone.model.kind == "tem" and alone.preset == "tem" and alone.memory == "hebbian"

@@ -174,6 +174,8 @@ class Preset:
 
     config: Config
     memories: Mapping[str, MemoryConfig] = field(default_factory=lambda: MappingProxyType({}))
+    memory_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    """model fields the preset sets otherwise when ``--memory`` picks that memory."""
 
 
 PRESETS: dict[str, Preset] = {
@@ -192,7 +194,8 @@ PRESETS: dict[str, Preset] = {
                          module_ratio=1.42, cells_per_module=16, cell_activation="relu", key_dim=128),
         data=DataConfig(world="hex"), run=RunConfig(steps=600, out="runs/grid-cells"),
         ratemaps=RatemapConfig(world="hex:25")),
-        memories=MappingProxyType({"sdm": SDMConfig(learn_addresses=True)})),
+        memories=MappingProxyType({"sdm": SDMConfig(learn_addresses=True)}),
+        memory_fields=MappingProxyType({"sdm": MappingProxyType({"key_dim": 32})})),  # the SDM does not learn with 128
     # TEM (Whittington et al. 2020) with the public port's training defaults, except walk length, eta
     # ramp and world: the port walks 500-6,000 steps per world, we walk 100; its 5x5 world has a
     # stand-still action (square+stay:5), which slowed link inference here.
@@ -224,16 +227,18 @@ def make_config(preset: str | None = None, overrides: Mapping[str, Any] | None =
     if model_kind is not None and model_kind not in MODEL_CONFIGS:
         raise ValueError(f"unknown model {model_kind!r}; choose one of {', '.join(MODEL_CONFIGS)}")
     if base is not None:
-        config, memories = base, {}
+        config, memories, memory_fields = base, {}, {}
     else:
         name = preset or ("tem" if model_kind == "tem" else "quick")
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-        config, memories = PRESETS[name].config, PRESETS[name].memories
+        config, memories, memory_fields = PRESETS[name].config, PRESETS[name].memories, PRESETS[name].memory_fields
     model = config.model
     if model_kind is not None and model.kind != model_kind:
         model = MODEL_CONFIGS[model_kind]()
     model = _with_memory(model, memory, memories)
+    if memory in memory_fields and model.kind == config.model.kind:
+        model = dataclasses.replace(model, **memory_fields[memory])
     grouped = _group(values)
     for group in ("temt", "tem"):
         if group in grouped:
