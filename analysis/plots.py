@@ -93,16 +93,74 @@ def plot_panels(draw, items, *, titles=None, ncols: int = 8, suptitle=None, pane
 
 
 def plot_node_maps(maps: np.ndarray, world, *, titles=None, ncols: int = 8, cmap="viridis", suptitle=None):
-    """A grid of :func:`plot_node_map`, one panel per row of ``maps (n_units, n_nodes)``.
-    Returns ``(fig, axes)``."""
+    """One panel per row of ``maps (n_units, n_nodes)``, each on its own colour scale; NaN
+    (unvisited) grey. Grid worlds are rasterised (:func:`analysis.maps.rasterise_many`) into one
+    image (:func:`plot_mosaic`: one axes, fast for many units); other worlds get a
+    :func:`plot_node_map` panel each. Returns ``(fig, axes)``."""
+    from analysis.maps import raster_layout, rasterise_many
+    from envs.render import is_grid
+
+    maps = np.asarray(maps, dtype=float)
+    if maps.ndim != 2 or maps.shape[1] != world.n_nodes:
+        raise ValueError(f"maps must be (n_units, {world.n_nodes}) for world {world.name!r}, got {maps.shape}")
+    if is_grid(world):
+        return plot_mosaic(rasterise_many(maps, raster_layout(world.positions)), titles=titles, ncols=ncols,
+                           cmap=cmap, symmetric=False, suptitle=suptitle)
     draw = lambda values, **kw: plot_node_map(values, world, cmap=cmap, **kw)  # noqa: E731
     return plot_panels(draw, maps, titles=titles, ncols=ncols, suptitle=suptitle)
 
 
-def plot_images(images, *, titles=None, ncols: int = 8, suptitle=None, **kwargs):
-    """A grid of :func:`plot_image` panels, one per 2D array. Returns ``(fig, axes)``."""
-    draw = lambda image, **kw: plot_image(image, **kwargs, **kw)  # noqa: E731
-    return plot_panels(draw, images, titles=titles, ncols=ncols, suptitle=suptitle)
+def plot_images(images, *, titles=None, ncols: int = 8, suptitle=None, cmap="RdBu_r", symmetric=True):
+    """One panel per 2D array (autocorrelograms, rasterised maps), each on its own colour scale, in
+    one image (:func:`plot_mosaic`), NaN white. Returns ``(fig, axes)``."""
+    return plot_mosaic(images, titles=titles, ncols=ncols, cmap=cmap, symmetric=symmetric, suptitle=suptitle,
+                       nan_colour=(1.0, 1.0, 1.0, 1.0))
+
+
+def plot_mosaic(images, *, titles=None, ncols: int = 8, cmap="viridis", symmetric=False, suptitle=None,
+                panel_size: float = 1.6, nan_colour=(0.85, 0.85, 0.85, 1.0)):
+    """Panels of ``images (n, H, W)`` tiled into one RGBA image drawn on one axes (rows bottom-up
+    within each tile, as ``origin="lower"``): each scaled to its own range (``symmetric``: to
+    ``+-max|x|``), NaN in ``nan_colour`` (grey: unvisited), the gaps white, a title above each tile. Returns ``(fig, axes)``, the
+    axes in a ``(1, 1)`` array."""
+    images = np.asarray(images, dtype=float)
+    if images.ndim != 3 or len(images) == 0:
+        raise ValueError(f"images must be a non-empty (n, H, W) array, got shape {images.shape}")
+    n, H, W = images.shape
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    finite = np.isfinite(images)
+    flat = np.where(finite, images, np.nan).reshape(n, -1)
+    if symmetric:
+        high = np.nanmax(np.abs(flat), axis=1, initial=0.0) if finite.any() else np.zeros(n)
+        low = -high
+    else:
+        low = np.where(finite.any(axis=(1, 2)), np.nanmin(np.where(finite, images, np.inf).reshape(n, -1), 1), 0.0)
+        high = np.where(finite.any(axis=(1, 2)), np.nanmax(np.where(finite, images, -np.inf).reshape(n, -1), 1), 1.0)
+    span = np.where(high > low, high - low, 1.0)
+    scaled = (np.where(finite, images, low[:, None, None]) - low[:, None, None]) / span[:, None, None]
+    colours = plt.get_cmap(cmap)(scaled)  # (n, H, W, 4)
+    colours[~finite] = nan_colour
+    gap = max(1, round(0.12 * max(H, W)))
+    title_rows = 0 if titles is None else max(2, round(0.22 * H))
+    tile_h, tile_w = H + gap + title_rows, W + gap
+    mosaic = np.ones((nrows * tile_h, ncols * tile_w, 4))  # white
+    for i in range(n):
+        row, col = divmod(i, ncols)
+        top = (nrows - 1 - row) * tile_h  # origin="lower": the first row at the top
+        mosaic[top:top + H, col * tile_w:col * tile_w + W] = colours[i]
+    fig, ax = plt.subplots(figsize=(panel_size * ncols, panel_size * nrows * tile_h / tile_w + 0.4))
+    ax.imshow(mosaic, origin="lower", interpolation="nearest")
+    ax.set_axis_off()
+    if titles is not None:
+        for i, title in enumerate(titles[:n]):
+            row, col = divmod(i, ncols)
+            ax.text(col * tile_w + W / 2 - 0.5, (nrows - 1 - row) * tile_h + H + gap * 0.2, title,
+                    ha="center", va="bottom", fontsize=6)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    return fig, np.array([[ax]])
 
 
 def plot_accuracy_vs_visited(curves: dict, *, ax=None, title: str | None = None):
