@@ -121,8 +121,8 @@ def plot_mosaic(images, *, titles=None, ncols: int = 8, cmap="viridis", symmetri
                 panel_size: float = 1.6, nan_colour=(0.85, 0.85, 0.85, 1.0)):
     """Panels of ``images (n, H, W)`` tiled into one RGBA image drawn on one axes (rows bottom-up
     within each tile, as ``origin="lower"``): each scaled to its own range (``symmetric``: to
-    ``+-max|x|``), NaN in ``nan_colour`` (grey: unvisited), the gaps white, a title above each tile. Returns ``(fig, axes)``, the
-    axes in a ``(1, 1)`` array."""
+    ``+-max|x|``), NaN in ``nan_colour`` (grey: unvisited), the gaps white, a title above each
+    tile. Returns ``(fig, axes)``, the axes in a ``(1, 1)`` array."""
     images = np.asarray(images, dtype=float)
     if images.ndim != 3 or len(images) == 0:
         raise ValueError(f"images must be a non-empty (n, H, W) array, got shape {images.shape}")
@@ -130,13 +130,12 @@ def plot_mosaic(images, *, titles=None, ncols: int = 8, cmap="viridis", symmetri
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
     finite = np.isfinite(images)
-    flat = np.where(finite, images, np.nan).reshape(n, -1)
+    values = np.ma.masked_invalid(images.reshape(n, -1))
     if symmetric:
-        high = np.nanmax(np.abs(flat), axis=1, initial=0.0) if finite.any() else np.zeros(n)
+        high = np.asarray(np.abs(values).max(axis=1).filled(0.0))
         low = -high
     else:
-        low = np.where(finite.any(axis=(1, 2)), np.nanmin(np.where(finite, images, np.inf).reshape(n, -1), 1), 0.0)
-        high = np.where(finite.any(axis=(1, 2)), np.nanmax(np.where(finite, images, -np.inf).reshape(n, -1), 1), 1.0)
+        low, high = np.asarray(values.min(axis=1).filled(0.0)), np.asarray(values.max(axis=1).filled(1.0))
     span = np.where(high > low, high - low, 1.0)
     scaled = (np.where(finite, images, low[:, None, None]) - low[:, None, None]) / span[:, None, None]
     colours = plt.get_cmap(cmap)(scaled)  # (n, H, W, 4)

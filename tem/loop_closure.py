@@ -81,8 +81,8 @@ class LoopClosure(nn.Module):
     @staticmethod
     def reset(state: dict, slots: torch.Tensor) -> dict:
         keep = ~slots[:, None]
-        return {**state, "places": state["places"] * keep[..., None, None], "stored": state["stored"] & keep, "live": state["live"] & keep,
-                "accepted": state["accepted"] & keep, "step": state["step"] * ~slots}
+        return {**state, "places": state["places"] * keep[..., None, None], "stored": state["stored"] & keep,
+                "live": state["live"] & keep, "accepted": state["accepted"] & keep, "step": state["step"] * ~slots}
 
     @torch.no_grad()
     def forward(self, path: torch.Tensor, obs: torch.Tensor, state: dict) -> tuple[torch.Tensor, dict]:
