@@ -97,107 +97,130 @@ class LoopClosure(nn.Module):
             ``path[:, t]`` rotated by ``rotation[:, t]``; and the state after the window.
         """
         B, T, d = path.shape
-        P, H, A = d // 2, self.slots, min(self.generators, self.slots)
-        device = path.device
         unit = torch.view_as_complex((path / path.norm(dim=-1, keepdim=True).clamp(min=1e-12))
-                                     .float().reshape(B, T, P, 2).contiguous())  # (B, T, P)
-        # Room for T new places, and one spare column that writes from rows with nothing new land in.
-        places = torch.cat([state["places"].flatten(2), path.new_zeros(B, T + 1, d, dtype=torch.float32)], 1)
-        objects = torch.cat([state["objects"], obs.new_zeros(B, T + 1)], 1)
-        stored = torch.cat([state["stored"], state["stored"].new_zeros(B, T + 1)], 1)
-        spare = places.shape[1] - 1
-        shift = torch.view_as_complex(state["shift"].contiguous())  # (B, H, P)
-        evidence, born, live, accepted = state["evidence"], state["born"], state["live"], state["accepted"]
-        step, count = state["step"].clone(), stored.sum(1)  # count: where the next new place goes
-        rows = torch.arange(B, device=device)
-        pairs = torch.tensor(list(combinations(range(A), 2)), dtype=torch.long, device=device).reshape(-1, 2)
-        column, slot_index = torch.arange(places.shape[1], device=device), torch.arange(H, device=device)
-        rotation = unit.new_ones(B, P)
-        rotations = []
+                                     .float().reshape(B, T, d // 2, 2).contiguous())  # (B, T, P)
+        # The walk's working memory. Room for T new places, and a spare last column that the rows
+        # with nothing new write into.
+        w = {"places": torch.cat([state["places"].flatten(2), path.new_zeros(B, T + 1, d, dtype=torch.float32)], 1),
+             "objects": torch.cat([state["objects"], obs.new_zeros(B, T + 1)], 1),
+             "stored": torch.cat([state["stored"], state["stored"].new_zeros(B, T + 1)], 1),
+             "shift": torch.view_as_complex(state["shift"].contiguous()),  # (B, H, P)
+             **{key: state[key] for key in ("evidence", "born", "live", "accepted")}}
+        w["count"], step = w["stored"].sum(1), state["step"].clone()  # count: where the next new place goes
+        rotation, rotations = unit.new_ones(B, d // 2), []
         # Until a translation is accepted the codes are the path's, so which steps reach a new place
         # is known for the whole window at once (no stored place and no earlier step of the window
         # alike); steps where no slot does are skipped: all a bounded world ever has, once explored.
-        closing = bool(accepted.any())
-        if not closing:
-            real = torch.view_as_real(unit).flatten(2)  # (B, T, d)
-            before = places[:, :-T - 1]  # (B, N0, d) the places stored by earlier windows
-            known = (torch.bmm(real, before.transpose(1, 2)).amax(-1) >= self.match if before.shape[1]
-                     else torch.zeros(B, T, dtype=torch.bool, device=device))
-            earlier = (torch.bmm(real, real.transpose(1, 2)) >= self.match).tril(-1).any(-1)
-            anything_new = (~known & ~earlier).any(0).tolist()  # (T,) one read per window
+        closing = bool(w["accepted"].any())
+        anything_new = None if closing else self._new_anywhere(unit, w["places"][:, :-T - 1])
         for t in range(T):
             if not closing and not anything_new[t]:
                 rotations.append(rotation)
                 step = step + 1
                 continue
             code = unit[:, t] * rotation  # (B, P)
-            # Snap: at no stored place, but an accepted translation (or a sum of two) leads to one.
             if closing:
-                rank = torch.where(accepted, evidence, -1.0).topk(A, dim=1).indices  # (B, A) the best accepted
-                generator, usable = shift.gather(1, rank[..., None].expand(-1, -1, P)), accepted.gather(1, rank)
-                first, second = generator[:, pairs[:, 0]], generator[:, pairs[:, 1]]  # (B, K, P)
-                moves = torch.cat([unit.new_ones(B, 1, P), generator, generator.conj(), first * second,
-                                   first * second.conj(), first.conj() * second, (first * second).conj()], 1)
-                both = usable[:, pairs[:, 0]] & usable[:, pairs[:, 1]]
-                allowed = torch.cat([usable[:, :1] | True, usable, usable, both, both, both, both], 1)  # (B, S)
-                similarity, _ = self._nearest(code[:, None] * moves, places)  # (B, S)
-                similarity = similarity.masked_fill(~allowed, -2.0)
-                reaches = similarity >= self.match
-                best = reaches.int().argmax(1)  # the first move that reaches a place (ties: a fixed order)
-                snap = ~reaches[:, 0] & reaches[rows, best]
-                rotation = torch.where(snap[:, None], rotation * moves[rows, best], rotation)
-                code = torch.where(snap[:, None], code * moves[rows, best], code)
-                new = similarity[rows, torch.where(snap, best, 0)] < self.match  # a place first reached now
+                code, move, new = self._snap(code, w)
+                rotation = rotation * move
             else:
-                new = self._nearest(code[:, None], places)[0][:, 0] < self.match
+                new = self._nearest(code[:, None], w["places"])[0][:, 0] < self.match
             rotations.append(rotation)
-
-            # Observe obs[:, t]. At a new place, test every live candidate, both ways, where it leads
-            # to a stored place: each pair of places is tested once, by the later of the two, so a
-            # chance coincidence is not counted again at every revisit.
             seen = obs[:, t]
             if bool(new.any()):
-                tested, place = self._nearest(code[:, None] * torch.cat([shift, shift.conj()], 1), places)
-                tested = (tested >= self.match) & torch.cat([live, live], 1) & new[:, None]  # (B, 2H)
-                hit = objects.gather(1, place) == seen[:, None]
-                evidence = evidence + (tested & hit).view(B, 2, H).sum(1) * self.hit_evidence
-                live = live & ~(tested & ~hit).view(B, 2, H).any(1)
-                accepted = live & (accepted | (evidence >= self.needed))
-                closing = closing or bool(accepted.any())
-
-                # Propose: at a new place, the latest stored places that showed this object.
-                candidate = stored & (objects == seen[:, None]) & new[:, None]  # (B, N)
-                weight = code.abs() ** 2  # (B, P) each plane's share of the code (sums to 1)
-                latest = torch.where(candidate, column, -1).topk(min(self.proposals, len(column)), dim=1).indices
-                for index in latest.unbind(1):
-                    proposed = torch.view_as_complex(places[rows, index].view(B, P, 2)) * code.conj()
-                    proposed = proposed / proposed.abs().clamp(min=1e-12)  # (B, P) unit rotation per plane
-                    same = ((shift * proposed[:, None].conj()).real * weight[:, None]).sum(-1)  # (B, H)
-                    inverse = ((shift * proposed[:, None]).real * weight[:, None]).sum(-1)
-                    duplicate = (((same >= self.match) | (inverse >= self.match)) & live).any(1)
-                    priority = torch.where(accepted, float("inf"), torch.where(live, evidence * 1e6 + born, -1.0))
-                    slot = priority.argmin(1)
-                    insert = candidate[rows, index] & ~duplicate & ~accepted[rows, slot]
-                    one = (slot_index == slot[:, None]) & insert[:, None]  # (B, H)
-                    shift = torch.where(one[..., None], proposed[:, None], shift)
-                    evidence = torch.where(one, 0.0, evidence)
-                    born = torch.where(one, step[:, None], born)
-                    live = live | one
-            # Store a new place (rows with nothing new write into the spare column).
-            where = torch.where(new, count, spare)
-            places.scatter_(1, where[:, None, None].expand(-1, 1, d),
-                            torch.view_as_real(code).reshape(B, 1, d) * new[:, None, None])
-            objects.scatter_(1, where[:, None], seen[:, None])
-            stored.scatter_(1, where[:, None], new[:, None])
-            count = count + new.long()
+                self._test(code, seen, new, w)
+                closing = closing or bool(w["accepted"].any())
+                self._propose(code, seen, new, step, w)
+            self._store(code, seen, new, w)
             step = step + 1
-        stored[:, spare] = False
+        stored = w["stored"]
+        stored[:, -1] = False
         held = stored.any(0)
-        last = int(held.cumsum(0).argmax()) + 1 if held.any() else 0
-        new_state = {"places": places[:, :last].reshape(B, last, P, 2), "objects": objects[:, :last],
-                     "stored": stored[:, :last], "shift": torch.view_as_real(shift).contiguous(),
-                     "evidence": evidence, "born": born, "live": live, "accepted": accepted, "step": step}
+        last = int(held.cumsum(0).argmax()) + 1 if held.any() else 0  # the last column any slot holds
+        new_state = {"places": w["places"][:, :last].reshape(B, last, d // 2, 2), "objects": w["objects"][:, :last],
+                     "stored": stored[:, :last], "shift": torch.view_as_real(w["shift"]).contiguous(),
+                     "step": step, **{key: w[key] for key in ("evidence", "born", "live", "accepted")}}
         return torch.stack(rotations, 1), new_state
+
+    def _new_anywhere(self, unit: torch.Tensor, before: torch.Tensor) -> list[bool]:
+        """For each step of a window of path codes ``unit (B, T, P)``: whether any slot reaches a code
+        that neither the places stored before, ``before (B, N0, d)``, nor an earlier step has."""
+        B, T, _ = unit.shape
+        real = torch.view_as_real(unit).flatten(2)  # (B, T, d)
+        known = (torch.bmm(real, before.transpose(1, 2)).amax(-1) >= self.match if before.shape[1]
+                 else torch.zeros(B, T, dtype=torch.bool, device=unit.device))
+        earlier = (torch.bmm(real, real.transpose(1, 2)) >= self.match).tril(-1).any(-1)
+        return (~known & ~earlier).any(0).tolist()  # one read per window
+
+    def _snap(self, code: torch.Tensor, w: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """At no stored place, but where an accepted translation (or a sum of two) leads to one, move
+        there. Returns the code, the move made (1 where none) and whether the place is new, ``(B,)``."""
+        B, P = code.shape
+        A = min(self.generators, self.slots)
+        rank = torch.where(w["accepted"], w["evidence"], -1.0).topk(A, dim=1).indices  # (B, A) the best accepted
+        generator = w["shift"].gather(1, rank[..., None].expand(-1, -1, P))
+        usable = w["accepted"].gather(1, rank)
+        pairs = torch.tensor(list(combinations(range(A), 2)), dtype=torch.long, device=code.device).reshape(-1, 2)
+        first, second = generator[:, pairs[:, 0]], generator[:, pairs[:, 1]]  # (B, K, P)
+        moves = torch.cat([code.new_ones(B, 1, P), generator, generator.conj(), first * second,
+                           first * second.conj(), first.conj() * second, (first * second).conj()], 1)  # (B, S, P)
+        both = usable[:, pairs[:, 0]] & usable[:, pairs[:, 1]]
+        allowed = torch.cat([torch.ones_like(usable[:, :1]), usable, usable, both, both, both, both], 1)  # (B, S)
+        similarity = self._nearest(code[:, None] * moves, w["places"])[0].masked_fill(~allowed, -2.0)
+        reaches = similarity >= self.match
+        best = reaches.int().argmax(1)  # the first move that reaches a place (ties: a fixed order)
+        rows = torch.arange(B, device=code.device)
+        snap = ~reaches[:, 0] & reaches[rows, best]
+        move = torch.where(snap[:, None], moves[rows, best], torch.ones_like(code))
+        new = similarity[rows, torch.where(snap, best, 0)] < self.match
+        return code * move, move, new
+
+    def _test(self, code: torch.Tensor, seen: torch.Tensor, new: torch.Tensor, w: dict) -> None:
+        """At a new place, test every live candidate, both ways, where it leads to a stored place
+        (each pair of places is tested once, by the later of the two, so a chance coincidence is
+        not counted again at every revisit): a hit adds evidence, a miss drops the candidate."""
+        B, H = w["live"].shape
+        tested, place = self._nearest(code[:, None] * torch.cat([w["shift"], w["shift"].conj()], 1), w["places"])
+        tested = (tested >= self.match) & torch.cat([w["live"], w["live"]], 1) & new[:, None]  # (B, 2H)
+        hit = w["objects"].gather(1, place) == seen[:, None]
+        w["evidence"] = w["evidence"] + (tested & hit).view(B, 2, H).sum(1) * self.hit_evidence
+        w["live"] = w["live"] & ~(tested & ~hit).view(B, 2, H).any(1)
+        w["accepted"] = w["live"] & (w["accepted"] | (w["evidence"] >= self.needed))
+
+    def _propose(self, code: torch.Tensor, seen: torch.Tensor, new: torch.Tensor, step: torch.Tensor, w: dict) -> None:
+        """At a new place, the latest stored places that showed the object seen now each propose the
+        translation between the two codes, into the weakest slot (not an accepted one)."""
+        B, P = code.shape
+        rows, columns = torch.arange(B, device=code.device), torch.arange(w["places"].shape[1], device=code.device)
+        slots = torch.arange(self.slots, device=code.device)
+        candidate = w["stored"] & (w["objects"] == seen[:, None]) & new[:, None]  # (B, N)
+        weight = code.abs() ** 2  # (B, P) each plane's share of the code (sums to 1)
+        latest = torch.where(candidate, columns, -1).topk(min(self.proposals, len(columns)), dim=1).indices
+        for index in latest.unbind(1):
+            proposed = torch.view_as_complex(w["places"][rows, index].view(B, P, 2)) * code.conj()
+            proposed = proposed / proposed.abs().clamp(min=1e-12)  # (B, P) a unit rotation per plane
+            shift, live, accepted = w["shift"], w["live"], w["accepted"]
+            same = ((shift * proposed[:, None].conj()).real * weight[:, None]).sum(-1)  # (B, H)
+            inverse = ((shift * proposed[:, None]).real * weight[:, None]).sum(-1)
+            duplicate = (((same >= self.match) | (inverse >= self.match)) & live).any(1)
+            priority = torch.where(accepted, float("inf"), torch.where(live, w["evidence"] * 1e6 + w["born"], -1.0))
+            slot = priority.argmin(1)
+            insert = candidate[rows, index] & ~duplicate & ~accepted[rows, slot]
+            one = (slots == slot[:, None]) & insert[:, None]  # (B, H)
+            w["shift"] = torch.where(one[..., None], proposed[:, None], shift)
+            w["evidence"] = torch.where(one, 0.0, w["evidence"])
+            w["born"] = torch.where(one, step[:, None], w["born"])
+            w["live"] = live | one
+
+    @staticmethod
+    def _store(code: torch.Tensor, seen: torch.Tensor, new: torch.Tensor, w: dict) -> None:
+        """Store each new place with its object (rows with nothing new write into the spare column)."""
+        B, d = code.shape[0], 2 * code.shape[1]
+        where = torch.where(new, w["count"], w["places"].shape[1] - 1)
+        w["places"].scatter_(1, where[:, None, None].expand(-1, 1, d),
+                             torch.view_as_real(code).reshape(B, 1, d) * new[:, None, None])
+        w["objects"].scatter_(1, where[:, None], seen[:, None])
+        w["stored"].scatter_(1, where[:, None], new[:, None])
+        w["count"] = w["count"] + new.long()
 
     @staticmethod
     def _nearest(codes: torch.Tensor, places: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
