@@ -127,3 +127,20 @@ def test_auto_closes_loops_at_evaluation_only_and_only_on_phase_codes():
         loop_closure_for(TEMtConfig(action_matrices="orthogonal", loop_closure="on"), TASK)
     with pytest.raises(ValueError, match="loop_closure must be one of"):
         TEMtConfig(loop_closure="always")
+
+
+def test_a_run_saved_before_loop_closure_existed_resumes(tmp_path):
+    from tem.checkpoint import save_checkpoint
+    from tem.training.cli import main as train_main
+
+    out = tmp_path / "run"
+    args = ["--batch", "4", "--window", "8", "--walk-length", "24", "--world", "periodic-square:4", "--n-objects",
+            "10", "--temt.module-sizes", "8", "--temt.sensory-dim", "8", "--temt.key-dim", "8", "--eval-every", "0",
+            "--threads", "1", "--no-analysis", "--out", str(out)]
+    assert train_main([*args, "--steps", "3"]) == 0
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert "loop_closure" in checkpoint["carried_state"]
+    del checkpoint["carried_state"]["loop_closure"]  # as the previous version wrote it
+    save_checkpoint(out / "checkpoint.pt", checkpoint)
+    assert train_main(["--resume", str(out), "--steps", "5", "--threads", "1", "--no-analysis"]) == 0
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 5

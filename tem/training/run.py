@@ -195,7 +195,8 @@ class Run:
             raise ValueError(f"checkpoint weights do not fit this model: {error}") from None
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.sampler.load_state_dict(_sampler_from_plain(checkpoint["sampler"]))
-        self.state = map_state(lambda tensor: tensor.to(self.device), checkpoint["carried_state"])
+        carried = map_state(lambda tensor: tensor.to(self.device), checkpoint["carried_state"])
+        self.state = {**self.state, **carried}  # parts of the state a newer model carries start empty
         torch.set_rng_state(checkpoint["torch_rng"])
         self.step, self.train_seconds = checkpoint["step"], checkpoint["train_seconds"]
         self.running = dict(checkpoint["running"])
