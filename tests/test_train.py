@@ -149,16 +149,19 @@ def test_learning_rate_schedule_warms_up_then_decays():
 # ---- configs ---------------------------------------------------------------------------------
 
 
-def test_default_steps_depend_on_the_world_and_an_explicit_count_wins(tmp_path):
-    def steps(**overrides):
-        return Run(make_config(overrides={"out": str(tmp_path), **overrides})).config.run.steps
-    assert make_config().run.steps == 0  # "by the world"
-    assert steps() == 400  # squares: path integration alone
-    assert steps(world="family-tree:2") == 1200  # a parent merges two children: TEM-t infers its position
-    assert steps(world="family-tree:2", **{"temt.inference": "off"}) == 400
-    assert steps(world="family-tree:2", steps=7) == 7
-    with pytest.raises(ValueError, match="steps"):
-        make_config(overrides={"steps": -1})
+def test_default_steps_and_learning_rate_depend_on_the_world_and_explicit_values_win(tmp_path):
+    def resolved(**overrides):
+        config = Run(make_config(overrides={"out": str(tmp_path), **overrides})).config
+        return config.run.steps, config.optim.lr
+    assert make_config().run.steps == 0 and make_config().optim.lr == 0  # "by the world"
+    assert resolved() == (400, 2e-3)  # squares: path integration alone
+    assert resolved(world="family-tree:2") == (1200, 8e-3)  # a parent merges two children: TEM-t infers
+    assert resolved(world="family-tree:2", **{"temt.inference": "off"}) == (400, 2e-3)
+    assert resolved(world="family-tree:2", steps=7, lr=1e-3) == (7, 1e-3)
+    assert learning_rate(0, Run(make_config(overrides={"out": str(tmp_path), "warmup": 0})).config) == 2e-3
+    for field in ("steps", "lr"):
+        with pytest.raises(ValueError, match=field):
+            make_config(overrides={field: -1})
 
 
 def test_presets_are_whole_configs_and_model_tem_alone_works():

@@ -67,8 +67,8 @@ class DataConfig:
 class OptimConfig:
     """Optimisation: Adam, its learning-rate schedule and gradient clipping."""
 
-    lr: float = 2e-3
-    """peak learning rate."""
+    lr: float = 0.0
+    """peak learning rate (0: by the world: 2e-3, or 8e-3 where TEM-t infers its position from memory, in worlds whose moves merge nodes such as trees)."""
     lr_schedule: str = "cosine"
     """cosine (linear warm-up, then cosine decay to min_lr_ratio lr) | exponential (TEM's: lr_min + (lr - lr_min) 0.5^(step / lr_half_life))."""
     warmup: int = 20
@@ -81,8 +81,9 @@ class OptimConfig:
     """clip the gradient norm to this value (0: off)."""
 
     def __post_init__(self):
-        if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"lr must be > 0 and min_lr_ratio in [0, 1], got {self.lr}, {self.min_lr_ratio}")
+        if not self.lr >= 0 or not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"lr must be > 0 (0: by the world) and min_lr_ratio in [0, 1], got {self.lr}, "
+                             f"{self.min_lr_ratio}")
         if self.lr_schedule not in SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}")
         if self.warmup < 0 or self.lr_half_life < 1 or self.grad_clip < 0:

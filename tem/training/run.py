@@ -54,6 +54,8 @@ def learning_rate(step: int, config) -> float:
 
 STEPS, STEPS_INFERRING = 400, 1_200
 """The default number of steps (``--steps 0``), and where TEM-t infers its position from memory."""
+LR, LR_INFERRING = 2e-3, 8e-3
+"""The default peak learning rate (``--lr 0``), and where TEM-t infers its position from memory."""
 
 MAX_PENDING = 1_000
 """Steps whose losses may wait on the device before :meth:`Run.train_step` reads them itself."""
@@ -112,10 +114,14 @@ class Run:
         self.worlds = make_worlds(config.data.world)
         torch.manual_seed(config.run.seed)  # the same initial weights (and SDM addresses) on every rank
         self.model = build_model(config.model, Task.from_world(self.worlds[0], config.data.n_objects)).to(self.device)
-        if config.run.steps == 0:  # by the world: trees, which infer their position, learn more slowly
-            inferring = getattr(self.model, "inference", None) is not None
+        # By the world: TEM-t in worlds whose moves merge nodes (trees) infers its position, and
+        # learns more slowly, and best with a higher learning rate.
+        inferring = getattr(self.model, "inference", None) is not None
+        if config.run.steps == 0:
             config = replace(config, run=replace(config.run, steps=STEPS_INFERRING if inferring else STEPS))
-            self.config = config
+        if config.optim.lr == 0:
+            config = replace(config, optim=replace(config.optim, lr=LR_INFERRING if inferring else LR))
+        self.config = config
         self.net = self.model  # what the forward pass goes through: DDP-wrapped when distributed, maybe compiled
         if self.dist.enabled:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
