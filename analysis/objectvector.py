@@ -189,8 +189,9 @@ def object_vector_run(run_dir, world_spec: str = "square:11", n_salient: int = 2
     ``seed``) carrying the reserved id ``n_objects - 1`` of the run, fresh ordinary objects, and a
     walk of ``walk_length`` steps (default ``50 * n_nodes``) from :func:`salient_environment`. A
     model trained without salient objects (no ``--salient``) shows whether object-vector coding comes
-    out of the learnt structure; one trained with them, whether it is learnt. Writes ``RUN/objectvector.json`` (the
-    summary and per-unit scores) and ``RUN/objectvector.png``; returns the summary.
+    out of the learnt structure; one trained with them, whether it is learnt. Writes
+    ``RUN/objectvector.json`` (the summary and per-unit scores) and ``RUN/objectvector.png``; returns
+    the summary.
     """
     from tem.checkpoint import load_checkpoint, restore_model
 

@@ -147,13 +147,13 @@ class WalkSampler:
         world = self.rng.integers(0, len(self.worlds), size=n)
         size = self.n_nodes[world]
         self.world[slots] = world
-        objects = self.rng.integers(0, self.n_objects, size=(n, self.max_nodes))
+        ordinary = self.n_objects - 1 if self.salient else self.n_objects  # the last id is the salient one
+        objects = self.rng.integers(0, ordinary, size=(n, self.max_nodes))
         if self._groups is not None:  # aliased nodes take their group's object
             objects = np.take_along_axis(objects, self._groups[world], axis=1)
         if self.salient:  # distinct nodes with the reserved object, seen nowhere else
             keys = np.where(np.arange(self.max_nodes) < size[:, None], self.rng.random((n, self.max_nodes)), 2.0)
             chosen = np.argsort(keys, axis=1)[:, :self.salient]
-            objects = np.minimum(objects, self.n_objects - 2)  # ordinary nodes: ids 0 .. n_objects - 2
             np.put_along_axis(objects, chosen, self.n_objects - 1, axis=1)
             self.salient_nodes[slots] = chosen
         self.objects[slots] = objects

@@ -199,6 +199,14 @@ def test_salient_objects_stand_alone_are_drawn_with_each_world_and_resume_exactl
         restored.load_state_dict({k: v for k, v in state.items() if k != "salient_nodes"})
 
 
+def test_ordinary_objects_stay_uniform_beside_salient_ones():
+    sampler = make_sampler([square_grid(10)], batch_size=200, window=5, walk_length=10, n_objects=10, salient=1)
+    sampler.next_window()
+    objects = sampler.objects[:, :100]
+    counts = np.bincount(objects[objects != 9], minlength=9)
+    assert counts.max() < 1.2 * counts.min()  # id 8 no likelier than the others
+
+
 def test_approached_salient_objects_are_visited_more_often():
     def salient_share(approach):
         sampler = make_sampler([square_grid(8)], batch_size=20, window=100, walk_length=400, seed=1, salient=1,
