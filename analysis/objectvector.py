@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from envs import World, WalkPolicy, WalkSampler, make_worlds
+from analysis.ratemaps import run_windows, split_window
+from envs import Batch, World, WalkPolicy, WalkSampler, make_worlds
 
 MIN_BINS = 3
 """Fewest displacement bins two object-centred maps must share to be correlated."""
@@ -161,21 +162,19 @@ def mec_rate_maps(model, nodes: np.ndarray, actions: np.ndarray, objects: np.nda
     """``(n_mec, n_nodes)`` mean MEC activity per node over the second half of one walk (``nodes,
     actions (L,)``, ``objects (n_nodes,)`` the object at each node; NaN where not visited then)."""
     length = len(nodes) - len(nodes) % window
-    state = model.initial_state(1, device)
+    walk = Batch(objects[nodes[None, :length]], actions[None, :length], nodes[None, :length], np.array([True]),
+                 np.zeros(1, dtype=np.int64))
     total, occupancy = None, np.zeros(n_nodes)
-    for start in range(0, length, window):
-        node = nodes[start:start + window]
-        obs = torch.as_tensor(objects[node][None], device=device)
-        action = torch.as_tensor(actions[start:start + window][None], device=device)
-        out = model(obs, action, torch.tensor([start == 0], device=device), state)
-        state = out.state
+    for start, (batch, out) in zip(range(0, length, window),
+                                   run_windows(model, split_window(walk, window), 1, device=device,
+                                               return_activity=False)):
         keep = np.arange(start, start + window) >= length // 2
         if not keep.any():
             continue
         mec = out.mec[0].float().cpu().numpy()[keep]  # (k, n_mec)
         total = np.zeros((mec.shape[1], n_nodes)) if total is None else total
-        np.add.at(total.T, node[keep], mec)
-        np.add.at(occupancy, node[keep], 1)
+        np.add.at(total.T, batch.node[0][keep], mec)
+        np.add.at(occupancy, batch.node[0][keep], 1)
     return total / np.where(occupancy > 0, occupancy, np.nan)
 
 

@@ -51,6 +51,34 @@ def _first_visits(node: np.ndarray, n_units: int) -> np.ndarray:
 
 
 @torch.no_grad()
+def run_windows(model, windows, batch_size: int, *, device="cpu", return_activity: bool = True):
+    """Run ``model`` along ``windows`` (an iterable of :class:`~envs.Batch`, consecutive windows of
+    ``batch_size`` walks), carrying its state: yields ``(batch, out)`` per window, ``out`` the
+    model's output (with the memory's activity when ``return_activity``). The one model loop of the
+    analyses (rate maps, export, object-vector maps, the SDM radius)."""
+    state = model.initial_state(batch_size, device)
+    for batch in windows:
+        obs, action, new_world = (torch.as_tensor(x, device=device) for x in (batch.obs, batch.action, batch.new_world))
+        out = model(obs, action, new_world, state, return_activity=return_activity)
+        state = out.state
+        yield batch, out
+
+
+def sampler_windows(sampler: WalkSampler, *, progress: bool = False, desc: str = "walk"):
+    """One walk's windows from ``sampler`` (``sampler.windows_per_walk`` of them, with a progress bar)."""
+    for _ in trange(sampler.windows_per_walk, desc=desc, unit="window", disable=not progress, leave=False):
+        yield sampler.next_window()
+
+
+def split_window(batch, window: int):
+    """Cut one long :class:`~envs.Batch` (a whole walk) into consecutive windows of ``window`` steps
+    (the last one shorter when ``window`` does not divide it)."""
+    for start in range(0, batch.obs.shape[1], window):
+        cut = slice(start, start + window)
+        yield batch._replace(obs=batch.obs[:, cut], action=batch.action[:, cut], node=batch.node[:, cut],
+                             new_world=batch.new_world if start == 0 else np.zeros_like(batch.new_world))
+
+
 def walk_windows(model, world: World, walk_length: int, *, n_objects: int = 45, window: int = 100, seed: int = 0,
                  device="cpu", progress: bool = False):
     """Run ``model`` along one walk of ``world`` (uniform policy, ``seed`` fixes the walk and the
@@ -58,14 +86,8 @@ def walk_windows(model, world: World, walk_length: int, *, n_objects: int = 45, 
     and the model's output with the memory's activity."""
     sampler = WalkSampler([world], 1, window, walk_length, n_objects=n_objects, seed=seed, stagger=False,
                           policy=WalkPolicy())
-    state = model.initial_state(1, device)
-    for _ in trange(sampler.windows_per_walk, desc=f"walk {world.name}", unit="window", disable=not progress,
-                    leave=False):
-        batch = sampler.next_window()
-        obs, action, new_world = (torch.as_tensor(x, device=device) for x in (batch.obs, batch.action, batch.new_world))
-        out = model(obs, action, new_world, state, return_activity=True)
-        state = out.state
-        yield batch, out
+    yield from run_windows(model, sampler_windows(sampler, progress=progress, desc=f"walk {world.name}"), 1,
+                           device=device)
 
 
 def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 45, n_hpc_units: int = 64,

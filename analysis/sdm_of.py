@@ -40,6 +40,7 @@ def record_queries(model, worlds, *, n_walks: int, walk_length: int, window: int
     had at least one memory to read (``S`` such steps), its number of visible memories, and the norm
     of every key written (``K = n_walks * walk_length``).
     """
+    from analysis.ratemaps import run_windows, sampler_windows
     from envs import WalkSampler
 
     sampler = WalkSampler(worlds, n_walks, window, walk_length, n_objects=n_objects, seed=seed, stagger=False)
@@ -55,12 +56,9 @@ def record_queries(model, worlds, *, n_walks: int, walk_length: int, window: int
 
     hook = model.memory.register_forward_pre_hook(look)
     try:
-        state = model.initial_state(n_walks)
         with torch.no_grad():
-            for _ in range(sampler.windows_per_walk):
-                batch = sampler.next_window()
-                obs, action, new_world = (torch.as_tensor(x) for x in (batch.obs, batch.action, batch.new_world))
-                state = model(obs, action, new_world, state).state
+            for _ in run_windows(model, sampler_windows(sampler), n_walks, return_activity=False):
+                pass
     finally:
         hook.remove()
     return {name: torch.cat(parts).double().numpy() for name, parts in seen.items()}
