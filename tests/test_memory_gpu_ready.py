@@ -86,8 +86,12 @@ def test_boolean_mask_attention_equals_the_reference(cap, log_scale):
         torch.testing.assert_close(fused.read, expected, atol=1e-8, rtol=2e-6)
         torch.testing.assert_close(explicit.read, expected, atol=1e-8, rtol=2e-6)
         n_columns = explicit.activity.shape[-1]  # the memory keeps the last columns of the walk
+        unwritten = max(n_columns - expected_weights.shape[-1], 0)  # a fixed buffer's empty columns
+        expected_weights = torch.nn.functional.pad(expected_weights, (unwritten, 0))
         torch.testing.assert_close(explicit.activity, expected_weights[..., -n_columns:], atol=1e-8, rtol=2e-6)
         assert not expected_weights[..., :-n_columns].any()  # the dropped columns were unreadable
+        if cap:  # a fixed shape: the cap's columns and the window's
+            assert n_columns == cap + query.shape[1] and fused.state["keys"].shape[1] == cap
         for name in fused.state:
             assert torch.equal(fused.state[name], explicit.state[name]), name
         state = fused.state
@@ -113,15 +117,30 @@ def test_boolean_mask_gradients_equal_the_reference():
 
 
 def test_mask_is_boolean_and_broadcast_where_nothing_is_stored():
-    memory = AttentionMemory(KEY_DIM, VALUE_DIM, cap=2)
+    memory = AttentionMemory(KEY_DIM, VALUE_DIM)
     empty = memory.initial_state(7)
     visible, count = memory.mask(empty, 4)
     assert visible.dtype == torch.bool and visible.shape == (1, 1, 4, 4)  # the band alone
-    assert count[:, :, 0].tolist() == [[0.0, 1.0, 2.0, 2.0]] * 7
+    assert count[:, :, 0].tolist() == [[0.0, 1.0, 2.0, 3.0]] * 7
     assert visible[0, 0].any(-1).all()  # step 0 sees column 0 (its read is zeroed)
     state = memory(torch.randn(7, 4, KEY_DIM), torch.randn(7, 4, KEY_DIM), torch.randn(7, 4, VALUE_DIM), empty).state
     visible, _ = memory.mask(memory.reset(state, torch.rand(7) < 0.5), 3)
-    assert visible.dtype == torch.bool and visible.shape == (7, 1, 3, 2 + 3)
+    assert visible.dtype == torch.bool and visible.shape == (7, 1, 3, 4 + 3)
+
+
+def test_a_capped_memory_keeps_one_shape_and_counts_only_what_was_written():
+    memory = AttentionMemory(KEY_DIM, VALUE_DIM, cap=2)
+    state = memory.initial_state(7)
+    visible, count = memory.mask(state, 4)
+    assert visible.dtype == torch.bool and visible.shape == (7, 1, 4, 2 + 4)
+    assert count[:, :, 0].tolist() == [[0.0, 1.0, 2.0, 2.0]] * 7  # the empty buffer is never read
+    assert visible[:, 0].any(-1).all()  # step 0 sees column 0 (its read is zeroed)
+    shapes = set()
+    for T in (4, 1, 3, 4):
+        state = memory(torch.randn(7, T, KEY_DIM), torch.randn(7, T, KEY_DIM), torch.randn(7, T, VALUE_DIM),
+                       memory.reset(state, torch.rand(7) < 0.3)).state
+        shapes.add(tuple(tuple(x.shape) for x in state.values()))
+    assert shapes == {((7, 2, KEY_DIM), (7, 2, VALUE_DIM), (7, 2), (7,))}
 
 
 def test_reads_do_not_wait_for_the_device(monkeypatch):
@@ -250,3 +269,18 @@ def test_throughput_reports_sampler_model_and_peak_memory(capsys, keep_threads):
     assert _throughput().main(["--batches", "2,3", *tiny]) == 0
     results = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [r["batch"] for r in results] == [2, 3]
+
+
+def test_a_capped_memory_never_trims_by_the_data(monkeypatch):
+    """With a cap the buffer keeps its last ``cap`` columns: no host read at all, even to trim."""
+    def fail(used):
+        raise AssertionError("a capped memory must not look at the data to trim")
+    monkeypatch.setattr(attention_module, "oldest_in_use", fail)
+    B, T = 3, 5
+    memory = AttentionMemory(KEY_DIM, VALUE_DIM, cap=4)
+    with torch.device("meta"):
+        state = memory.initial_state(B, "meta")
+        query, value = torch.randn(B, T, KEY_DIM), torch.randn(B, T, VALUE_DIM)
+        for _ in range(3):
+            state = memory(query, query.clone(), value, memory.reset(state, torch.zeros(B, dtype=torch.bool))).state
+            assert state["keys"].shape == (B, 4, KEY_DIM)

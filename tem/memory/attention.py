@@ -22,7 +22,7 @@ class AttentionConfig:
     log_scale: bool = True
     """scale beta by log(1 + number of memories)."""
     cap: int = 0
-    """keep at most this many recent memories (0: the whole walk)."""
+    """keep at most this many recent memories (0: the whole walk), in a buffer of fixed shape."""
 
     def __post_init__(self):
         if not self.beta > 0:
@@ -40,7 +40,11 @@ class AttentionMemory(WindowMemory):
     ``t``. Memory neurons: the attention weights, one unit per stored memory.
 
     State: ``keys (B, M, key_dim)``, ``values (B, M, value_dim)``, ``valid (B, M)`` bool and
-    ``written (B,)`` int64, the number of steps of the current walk written so far. Columns are
+    ``written (B,)`` int64, the number of steps of the current walk written so far. With ``cap > 0``
+    the state is a buffer of fixed shape, ``M = cap`` from the first window on (columns not yet
+    written are invalid): no shape changes from window to window and nothing waits for the device,
+    as CUDA graphs need. Without a cap, ``M`` grows with the walk and old columns that no slot can
+    read are trimmed (one host synchronisation per window). Columns are
     aligned in time across the batch (every slot writes once per step), so a window's attention is
     one batched, causally masked product, and column ``j`` of a window's activity is the memory
     written at walk step ``written + j - M`` (``written`` as it was before the window).
@@ -55,9 +59,10 @@ class AttentionMemory(WindowMemory):
         self.log_beta = nn.Parameter(torch.tensor(math.log(beta)))
 
     def initial_state(self, batch_size: int, device="cpu") -> MemoryState:
-        return {"keys": torch.zeros(batch_size, 0, self.key_dim, device=device),
-                "values": torch.zeros(batch_size, 0, self.value_dim, device=device),
-                "valid": torch.zeros(batch_size, 0, dtype=torch.bool, device=device),
+        M = self.cap  # a fixed buffer of cap columns, or an empty memory that grows
+        return {"keys": torch.zeros(batch_size, M, self.key_dim, device=device),
+                "values": torch.zeros(batch_size, M, self.value_dim, device=device),
+                "valid": torch.zeros(batch_size, M, dtype=torch.bool, device=device),
                 "written": torch.zeros(batch_size, dtype=torch.long, device=device)}
 
     def reset(self, state: MemoryState, slots: torch.Tensor) -> MemoryState:
@@ -127,13 +132,12 @@ class AttentionMemory(WindowMemory):
     def _append(self, state, keys, values, T) -> MemoryState:
         """Keep the window's memories; drop old columns no slot can read any more.
 
-        The kept length depends on the data (which slots were reset), so this waits for the device
-        once per window (:func:`oldest_in_use`); it is the memory's only host synchronisation.
+        With a cap, the last ``cap`` columns are kept (a fixed shape). Without one, the kept length
+        depends on the data (which slots were reset), so this waits for the device once per window
+        (:func:`oldest_in_use`); it is the memory's only host synchronisation.
         """
         B = keys.shape[0]
         valid = torch.cat([state["valid"], torch.ones(B, T, dtype=torch.bool, device=keys.device)], dim=1)
-        first = oldest_in_use(valid)
-        if self.cap > 0:
-            first = max(first, valid.shape[1] - self.cap)
+        first = max(valid.shape[1] - self.cap, 0) if self.cap > 0 else oldest_in_use(valid)
         return {"keys": keys[:, first:], "values": values[:, first:], "valid": valid[:, first:],
                 "written": state["written"] + T}
