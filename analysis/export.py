@@ -83,7 +83,7 @@ def require(format: str) -> None:
         raise MissingExtra(f"--format {format} needs {', '.join(missing)}: install the export extra ({EXTRA})")
 
 
-def record_walk(model, world, walk_length: int, *, n_objects: int = 45, n_hpc_units: int = 32, window: int = 100,
+def record_walk(model, world, walk_length: int, *, n_objects: int = 45, n_hpc_units: int = 32, window: int = 250,
                 seed: int = 0, device="cpu", progress: bool = True) -> Walk:
     """Walk ``world`` as :func:`analysis.ratemaps.record_rate_maps` does (same sampler, seed and
     hippocampal units) and keep every step."""
@@ -98,19 +98,23 @@ def record_walk(model, world, walk_length: int, *, n_objects: int = 45, n_hpc_un
     windows = walk_windows(model, world, walk_length, n_objects=n_objects, window=window, seed=seed, device=device,
                            progress=progress)
     for w, (batch, out) in enumerate(windows):
-        if units is None and not population:
-            units = _first_visits(batch.node[0], n_hpc_units)
         for key in ("node", "action", "obs"):
             steps[key].append(getattr(batch, key)[0])
         steps["mec"].append(out.mec[0].float().cpu().numpy())
         t = np.arange(w * window, (w + 1) * window)
-        if units is None:  # fixed population: the neurons most active in the first half, as ratemaps picks
+        mapped = ((t >= half) & (t < walk_length)).any()  # the mapped half has begun
+        if units is None:  # units as ratemaps picks them, once known; the windows before wait
             activity = out.memory_activity[0].float().cpu().numpy()
-            totals += np.abs(activity[t < half]).sum(axis=0)
             pending.append((activity, out.memory_units[0]))
-            if ((t >= half) & (t < walk_length)).any():
-                columns = np.argsort(-totals, kind="stable")[:n_hpc_units]
-                units = np.sort(out.memory_units[0].cpu().numpy()[columns])
+            if population:  # the neurons most active in the first half
+                totals += np.abs(activity[t < half]).sum(axis=0)
+                if mapped:
+                    columns = np.argsort(-totals, kind="stable")[:n_hpc_units]
+                    units = np.sort(out.memory_units[0].cpu().numpy()[columns])
+            else:  # the first visits of the first places
+                first = _first_visits(np.concatenate(steps["node"]), n_hpc_units)
+                units = first if len(first) == n_hpc_units or mapped else None
+            if units is not None:
                 steps["hpc"] += [unit_activity(torch.as_tensor(a), u, units) for a, u in pending]
         else:
             steps["hpc"].append(unit_activity(out.memory_activity[0], out.memory_units[0], units))

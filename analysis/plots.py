@@ -123,9 +123,37 @@ def plot_mosaic(images, *, titles=None, ncols: int = 8, cmap="viridis", symmetri
     within each tile, as ``origin="lower"``): each scaled to its own range (``symmetric``: to
     ``+-max|x|``), NaN in ``nan_colour`` (grey: unvisited), the gaps white, a title above each
     tile. Returns ``(fig, axes)``, the axes in a ``(1, 1)`` array."""
+    images = _check_images(images)
+    ncols = min(ncols, len(images))
+    nrows = -(-len(images) // ncols)
+    tile_h, tile_w = _tile_shape(images, titles)
+    fig, ax = plt.subplots(figsize=(panel_size * ncols, panel_size * nrows * tile_h / tile_w + 0.4))
+    draw_mosaic(ax, images, titles=titles, ncols=ncols, cmap=cmap, symmetric=symmetric, nan_colour=nan_colour)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    return fig, np.array([[ax]])
+
+
+def _check_images(images) -> np.ndarray:
     images = np.asarray(images, dtype=float)
     if images.ndim != 3 or len(images) == 0:
         raise ValueError(f"images must be a non-empty (n, H, W) array, got shape {images.shape}")
+    return images
+
+
+def _tile_shape(images: np.ndarray, titles) -> tuple[int, int]:
+    """``(tile_h, tile_w)`` in pixels of one mosaic tile: the image, a gap, and room for a title."""
+    _, H, W = images.shape
+    gap = max(1, round(0.12 * max(H, W)))
+    title_rows = 0 if titles is None else max(2, round(0.22 * H))
+    return H + gap + title_rows, W + gap
+
+
+def draw_mosaic(ax, images, *, titles=None, ncols: int = 8, cmap="viridis", symmetric=False,
+                nan_colour=(0.85, 0.85, 0.85, 1.0)):
+    """Draw ``images (n, H, W)`` as one tiled RGBA image on ``ax`` (see :func:`plot_mosaic`)."""
+    images = _check_images(images)
     n, H, W = images.shape
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
@@ -140,15 +168,13 @@ def plot_mosaic(images, *, titles=None, ncols: int = 8, cmap="viridis", symmetri
     scaled = (np.where(finite, images, low[:, None, None]) - low[:, None, None]) / span[:, None, None]
     colours = plt.get_cmap(cmap)(scaled)  # (n, H, W, 4)
     colours[~finite] = nan_colour
-    gap = max(1, round(0.12 * max(H, W)))
-    title_rows = 0 if titles is None else max(2, round(0.22 * H))
-    tile_h, tile_w = H + gap + title_rows, W + gap
+    tile_h, tile_w = _tile_shape(images, titles)
+    gap = tile_w - W
     mosaic = np.ones((nrows * tile_h, ncols * tile_w, 4))  # white
     for i in range(n):
         row, col = divmod(i, ncols)
         top = (nrows - 1 - row) * tile_h  # origin="lower": the first row at the top
         mosaic[top:top + H, col * tile_w:col * tile_w + W] = colours[i]
-    fig, ax = plt.subplots(figsize=(panel_size * ncols, panel_size * nrows * tile_h / tile_w + 0.4))
     ax.imshow(mosaic, origin="lower", interpolation="nearest")
     ax.set_axis_off()
     if titles is not None:
@@ -156,10 +182,6 @@ def plot_mosaic(images, *, titles=None, ncols: int = 8, cmap="viridis", symmetri
             row, col = divmod(i, ncols)
             ax.text(col * tile_w + W / 2 - 0.5, (nrows - 1 - row) * tile_h + H + gap * 0.2, title,
                     ha="center", va="bottom", fontsize=6)
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=9)
-    fig.tight_layout()
-    return fig, np.array([[ax]])
 
 
 def plot_accuracy_vs_visited(curves: dict, *, ax=None, title: str | None = None):
@@ -215,9 +237,26 @@ def plot_histogram(values, groups=None, *, ax=None, bins=20, xlabel: str = "", t
 def plot_cell_summary(maps: np.ndarray, autocorrelograms, world, hist_values, hist_groups=None, *, titles=None,
                       hist_label: str = "", suptitle: str | None = None):
     """Rate maps of chosen units (top row), their autocorrelograms (middle row) and a histogram
-    (bottom, e.g. grid spacing by module). ``maps (n, n_nodes)``, n <= 8. Returns ``(fig, axes)``."""
+    (bottom, e.g. grid spacing by module). ``maps (n, n_nodes)``, n <= 8. In grid worlds each row
+    is one image (:func:`draw_mosaic`), elsewhere one axes per panel. Returns ``(fig, axes)``."""
+    from analysis.maps import raster_layout, rasterise_many
+    from envs.render import is_grid
+
     n = max(1, len(maps))
     fig = plt.figure(figsize=(1.7 * max(n, 4), 6.2))
+    if is_grid(world) and len(maps):  # two images: the maps' row and the autocorrelograms' row (fast)
+        grid = fig.add_gridspec(3, 1, height_ratios=[1, 1, 1.3])
+        ax_maps, ax_autos = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
+        draw_mosaic(ax_maps, rasterise_many(np.asarray(maps, dtype=float), raster_layout(world.positions)),
+                    titles=titles, ncols=n)
+        draw_mosaic(ax_autos, np.asarray(autocorrelograms, dtype=float), ncols=n, cmap="RdBu_r", symmetric=True,
+                    nan_colour=(1.0, 1.0, 1.0, 1.0))
+        ax_hist = fig.add_subplot(grid[2])
+        plot_histogram(hist_values, hist_groups, ax=ax_hist, xlabel=hist_label)
+        if suptitle:
+            fig.suptitle(suptitle, fontsize=9)
+        fig.tight_layout()
+        return fig, [ax_maps, ax_autos, ax_hist]
     grid = fig.add_gridspec(3, n, height_ratios=[1, 1, 1.3])
     axes = []
     for i in range(len(maps)):

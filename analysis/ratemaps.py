@@ -23,7 +23,8 @@ class RateMaps(NamedTuple):
     ``mec``: ``(n_mec_units, n_nodes)`` position-code units. ``hippocampus``:
     ``(n_hpc_units, n_nodes)`` memory neurons. ``occupancy``: ``(n_nodes,)`` visits counted.
     ``hpc_units``: id of each hippocampal unit (the step its memory was written, for a memory
-    that grows with the walk, one per place: the first visits of the first window's places; for a
+    that grows with the walk, one per place: the first visits of the walk's first ``n_hpc_units`` places
+    (of those seen before the second half); for a
     fixed population, the index of one of the neurons most active in the first half of the walk). ``nodes (K,)`` and
     ``hpc_trace (K, n_hpc_units)``: the second half of the walk step by step, for time-shift
     shuffles.
@@ -44,8 +45,8 @@ def mec_modules(model) -> np.ndarray:
 
 
 def _first_visits(node: np.ndarray, n_units: int) -> np.ndarray:
-    """For a memory that grows with the walk: the memories written at the first visit of the first
-    ``n_units`` distinct nodes (one unit per place)."""
+    """For a memory that grows with the walk: the steps of ``node (L,)`` (the walk so far) that first
+    visited the first ``n_units`` distinct nodes (one memory unit per place)."""
     _, first = np.unique(node, return_index=True)
     return np.sort(first)[:n_units]
 
@@ -79,7 +80,7 @@ def split_window(batch, window: int):
                              new_world=batch.new_world if start == 0 else np.zeros_like(batch.new_world))
 
 
-def walk_windows(model, world: World, walk_length: int, *, n_objects: int = 45, window: int = 100, seed: int = 0,
+def walk_windows(model, world: World, walk_length: int, *, n_objects: int = 45, window: int = 250, seed: int = 0,
                  device="cpu", progress: bool = False):
     """Run ``model`` along one walk of ``world`` (uniform policy, ``seed`` fixes the walk and the
     objects): yields ``(batch, out)`` per window, the sampler's :class:`~envs.Batch` (batch size 1)
@@ -91,7 +92,7 @@ def walk_windows(model, world: World, walk_length: int, *, n_objects: int = 45, 
 
 
 def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 45, n_hpc_units: int = 64,
-                     window: int = 100, seed: int = 0, device="cpu", progress: bool = False,
+                     window: int = 250, seed: int = 0, device="cpu", progress: bool = False,
                      units: np.ndarray | None = None) -> RateMaps:
     """Walk ``world`` for ``walk_length`` steps (uniform policy) and average the units per node
     over the second half of the walk, as TEM did. ``seed`` fixes the walk and the objects. For a
@@ -104,13 +105,15 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
     population = model.hippocampal_units == "neuron"  # a fixed population of neurons, or a growing memory
     totals = 0.0  # activity of every neuron in the first half
     mec_sum, hpc_sum, occupancy = None, None, np.zeros(n)
-    written, trace, trace_nodes = 0, [], []
+    written, trace, trace_nodes, walked = 0, [], [], []
     for batch, out in walk_windows(model, world, walk_length, n_objects=n_objects, window=window, seed=seed,
                                    device=device, progress=progress):
-        if units is None and not population:  # memories are known as they are written: pick them now
-            units = _first_visits(batch.node[0], n_hpc_units)
         steps = np.arange(written, written + window)
         keep = (steps >= half) & (steps < walk_length)
+        if units is None and not population:  # memories are known as they are written: pick them once
+            walked.append(batch.node[0])      # n places are seen, or the mapped half begins
+            units = _first_visits(np.concatenate(walked), n_hpc_units)
+            units = units if len(units) == n_hpc_units or keep.any() else None
         if units is None:  # fixed population: map the neurons most active in the first half
             totals += np.abs(out.memory_activity[0].float().cpu().numpy()[steps < half]).sum(axis=0)
             if keep.any():

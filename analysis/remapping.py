@@ -9,7 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from analysis.maps import crosscorrelogram, rasterise
-from analysis.plots import plot_node_map
+from analysis.plots import plot_node_map, plot_node_maps
+from envs.render import is_grid
 
 REMAP_METHOD = ("per unit, Pearson correlation over nodes visited in both worlds; for MEC units on grid "
                 "worlds also the maximum over spatial shifts of the NaN-aware cross-correlogram of the "
@@ -49,14 +50,21 @@ def remapping_scores(first, second, world) -> dict:
 def plot_remapping(first, second, world, scores: dict | None = None, *, n_units: int = 4):
     """Rows: MEC units in world A, in world B, hippocampal units in A, in B. Returns ``(fig, axes)``."""
     n = min(n_units, len(first.mec), len(first.hippocampus))
-    fig, axes = plt.subplots(4, n, figsize=(1.8 * n, 7.6), squeeze=False)
     rows = (("MEC, world A", first.mec), ("MEC, world B", second.mec),
             ("hippocampus, world A", first.hippocampus), ("hippocampus, world B", second.hippocampus))
+    suptitle = None
+    if scores:
+        suptitle = (f"remapping ({world.name}): MEC r = {scores.get('mec_correlation_shifted', scores['mec_correlation']):.2f}"
+                    f" (best shift), hippocampus r = {scores['hpc_correlation'] or float('nan'):.2f}")
+    if is_grid(world):  # one image (fast)
+        maps = np.concatenate([maps[:n] for _, maps in rows])
+        titles = [f"{label}, unit {i}" for label, _ in rows for i in range(n)]
+        return plot_node_maps(maps, world, titles=titles, ncols=n, suptitle=suptitle)
+    fig, axes = plt.subplots(4, n, figsize=(1.8 * n, 7.6), squeeze=False)
     for r, (label, maps) in enumerate(rows):
         for i in range(n):
             plot_node_map(maps[i], world, ax=axes[r, i], title=f"{label}\nunit {i}")
-    if scores:
-        fig.suptitle(f"remapping ({world.name}): MEC r = {scores.get('mec_correlation_shifted', scores['mec_correlation']):.2f}"
-                     f" (best shift), hippocampus r = {scores['hpc_correlation'] or float('nan'):.2f}", fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
     fig.tight_layout()
     return fig, axes

@@ -143,5 +143,11 @@ def test_cell_summary_plot_has_maps_autocorrelograms_and_histogram():
     world = make_worlds("hex:5")[0]
     maps = np.random.default_rng(0).random((3, world.n_nodes))
     fig, axes = plot_cell_summary(maps, [np.eye(9)] * 3, world, [4.0, 5.0, 7.5], [0, 0, 1], titles=["a", "b", "c"])
-    assert len(axes) == 7 and axes[0].get_title() == "a"
+    assert len(axes) == 3  # a grid world: the maps' row and the autocorrelograms' row are one image each
+    assert len(axes[0].images) == 1 and len(axes[1].images) == 1
+    assert [t.get_text() for t in axes[0].texts] == ["a", "b", "c"]
     assert len(axes[-1].patches) > 0  # histogram bars drawn
+    ring = make_worlds("ring:6")[0]  # elsewhere: one axes per panel
+    fig, axes = plot_cell_summary(np.random.default_rng(1).random((3, 6)), [np.eye(5)] * 3, ring, [1.0, 2.0, 3.0],
+                                  titles=["a", "b", "c"])
+    assert len(axes) == 7 and axes[0].get_title() == "a" and len(axes[-1].patches) > 0

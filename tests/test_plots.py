@@ -40,3 +40,19 @@ def test_grid_worlds_are_rasterised_and_bad_shapes_refused():
         plot_node_maps(maps[:, :-1], world)
     with pytest.raises(ValueError, match="images must be"):
         plot_mosaic(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("spec, n_axes", [("square:5", 1), ("ring:7", 16)])
+def test_remapping_figure_is_one_image_on_grids_and_panels_elsewhere(spec, n_axes):
+    from analysis.ratemaps import RateMaps
+    from analysis.remapping import plot_remapping
+
+    world = make_worlds(spec)[0]
+    rng = np.random.default_rng(0)
+    a, b = (RateMaps(rng.random((5, world.n_nodes)), rng.random((4, world.n_nodes)), np.ones(world.n_nodes),
+                     np.arange(4)) for _ in range(2))
+    fig, axes = plot_remapping(a, b, world)
+    assert np.size(axes) == n_axes
+    texts = [t.get_text() for t in np.ravel(axes)[0].texts] if n_axes == 1 else [ax.get_title() for ax in np.ravel(axes)]
+    assert len(texts) == 16 and "hippocampus, world B" in texts[-1] and "unit 3" in texts[-1]
+    plt.close(fig)

@@ -112,8 +112,8 @@ class AttentionMemory(WindowMemory):
         any_visible = count > 0  # a step with no memory yet reads zeros
         weights = units = None
         if return_activity:  # explicit weights, for analysis
-            scores = beta * torch.bmm(query, keys.transpose(1, 2))  # (B, T, M + T)
-            weights = torch.softmax(scores.masked_fill(~visible[:, 0], float("-inf")), dim=-1) * any_visible
+            scores = torch.bmm(beta * query, keys.transpose(1, 2)).masked_fill_(~visible[:, 0], float("-inf"))
+            weights = torch.softmax(scores, dim=-1) * any_visible  # (B, T, M + T)
             read = torch.bmm(weights, values)  # (B, T, value_dim)
             units = self.column_steps(state, T)
         else:  # fused kernel
