@@ -16,6 +16,7 @@ the annulus sums as segment sums), with the same values to rounding (~1e-13).
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -437,7 +438,7 @@ def _check_units(rate_maps, positions) -> np.ndarray:
 
 
 def score_units(rate_maps, *, positions=None, n_shuffles: int = 100, percentile: float = 95, rng,
-                progress: bool = False, **kwargs) -> list[dict]:
+                progress: bool = False, workers: int | None = None, **kwargs) -> list[dict]:
     """Gridness of every map of ``rate_maps (n_units, H, W)``, or with ``positions (n_nodes, 2)`` of
     node values ``(n_units, n_nodes)`` (rasterised, node values permuted for the shuffles:
     preferred for hex worlds); returns one dict per unit (``n_units`` dicts).
@@ -446,20 +447,30 @@ def score_units(rate_maps, *, positions=None, n_shuffles: int = 100, percentile:
     of s60 and s90 over ``n_shuffles`` permuted maps) and ``is_grid`` (s60 above its threshold).
     ``kwargs`` go to ``grid_scores``; ``progress`` shows a tqdm bar. One generator serves all units.
     A unit and its shuffles are scored together (batched FFTs and sparse rotations); the values are
-    those of :func:`score_units_reference`, which scores one map at a time, to rounding.
+    those of :func:`score_units_reference`, which scores one map at a time, to rounding. Units are
+    scored on ``workers`` threads (default: up to 4, one per CPU; the FFTs, sparse products and
+    spline filters release the GIL), the shuffles drawn first in unit order, so the scores do not
+    depend on ``workers``.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     maps = _check_units(rate_maps, positions)
     rng = _rng(rng)
     layout = None if positions is None else raster_layout(positions)
-    if progress:
-        from tqdm.auto import tqdm
-        maps = tqdm(maps, desc="grid scores", unit="unit")
-    results, cache = [], {}
-    for unit_map in maps:
-        stack = np.concatenate([unit_map[None], shuffled_maps(unit_map, n_shuffles, rng=rng)])  # same draws
+    stacks = [np.concatenate([unit_map[None], shuffled_maps(unit_map, n_shuffles, rng=rng)]) for unit_map in maps]
+    cache = {}  # NaN layouts shared by units (a race only computes one twice)
+
+    def score(stack: np.ndarray) -> dict:
         rasters = stack if layout is None else rasterise_many(stack, layout)
-        results.append(_unit_scores(rasters, n_shuffles, percentile, cache, **kwargs))
-    return results
+        return _unit_scores(rasters, n_shuffles, percentile, cache, **kwargs)
+
+    workers = workers or min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(score, stacks)
+        if progress:
+            from tqdm.auto import tqdm
+            results = tqdm(results, total=len(stacks), desc="grid scores", unit="unit")
+        return list(results)
 
 
 def score_units_reference(rate_maps, *, positions=None, n_shuffles: int = 100, percentile: float = 95, rng,

@@ -135,6 +135,9 @@ def test_grid_scores_of_node_maps_match_the_reference():
     reference = score_units_reference(maps, positions=world.positions, n_shuffles=12, rng=5)
     assert_same_scores(batched, reference)
     assert batched[0]["is_grid"] and not batched[3]["is_grid"]
+    for workers in (1, 3):  # units scored on threads: the same scores, in unit order
+        assert_same_scores(score_units(maps, positions=world.positions, n_shuffles=12, rng=5, workers=workers),
+                           reference)
 
 
 def test_grid_scores_of_rasters_match_the_reference_with_other_parameters():
