@@ -114,7 +114,7 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
             walked.append(batch.node[0])      # n places are seen, or the mapped half begins
             units = _first_visits(np.concatenate(walked), n_hpc_units)
             units = units if len(units) == n_hpc_units or keep.any() else None
-        if units is None:  # fixed population: map the neurons most active in the first half
+        if units is None and population:  # map the neurons most active in the first half
             totals += np.abs(out.memory_activity[0].float().cpu().numpy()[steps < half]).sum(axis=0)
             if keep.any():
                 columns = np.argsort(-totals, kind="stable")[:n_hpc_units]

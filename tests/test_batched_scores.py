@@ -121,6 +121,26 @@ def test_walks_side_by_side_give_each_walk_its_own_maps(config):
             np.testing.assert_array_equal(getattr(maps, field), getattr(alone, field), err_msg=field)
 
 
+def test_memory_units_are_the_first_places_of_the_walk_not_of_its_first_window():
+    """A growing memory's mapped units are the steps that first visited the walk's first places,
+    even when the first window holds fewer places; asking for more units than the world has places
+    maps one per place."""
+    from envs import WalkPolicy, WalkSampler
+
+    world = make_worlds("square:4")[0]
+    torch.manual_seed(0)
+    model = build_model(TEMtConfig(**TEMT_TINY), Task.from_world(world, n_objects=10)).eval()
+    sampler = WalkSampler([world], 1, 5, 160, n_objects=10, seed=0, stagger=False, policy=WalkPolicy())
+    nodes = np.concatenate([sampler.next_window().node[0] for _ in range(32)])  # the walk record_rate_maps takes
+    assert len(np.unique(nodes[:5])) < 6  # the first window cannot hold six places
+    _, first = np.unique(nodes, return_index=True)
+    first = np.sort(first)[np.sort(first) < 80 + 5]  # places first seen by the end of the first mapped window
+    for n in (6, 40):
+        maps = record_rate_maps(model, world, 160, n_objects=10, n_hpc_units=n, window=5)
+        np.testing.assert_array_equal(maps.hpc_units, first[:n])
+        assert np.isfinite(maps.hippocampus).any(axis=1).all()
+
+
 # ----------------------------------------------------------------------------- whole scores
 def test_grid_scores_of_node_maps_match_the_reference():
     """Hex node maps (grid, band, noise, a unit with unvisited nodes, a silent unit): same scores,
