@@ -96,7 +96,7 @@ class RunConfig:
     """The run: length, checkpoints, periodic evaluation, device and where it writes."""
 
     steps: int = 0
-    """gradient steps (0: by the world: 400, or 1,200 where TEM-t infers its position from memory, in worlds whose moves merge nodes such as trees, which learn more slowly)."""
+    """gradient steps (0: by the world: 400, or 2,000 where TEM-t infers its position from memory, in worlds whose moves merge nodes such as trees, which learn more slowly)."""
     checkpoint_every: int = 100
     """write a checkpoint every N steps (and at the end, and on Ctrl-C)."""
     eval_every: int = 100

@@ -52,7 +52,7 @@ def learning_rate(step: int, config) -> float:
     return optim.lr * (optim.min_lr_ratio + (1 - optim.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-STEPS, STEPS_INFERRING = 400, 1_200
+STEPS, STEPS_INFERRING = 400, 2_000
 """The default number of steps (``--steps 0``), and where TEM-t infers its position from memory."""
 LR, LR_INFERRING = 2e-3, 8e-3
 """The default peak learning rate (``--lr 0``), and where TEM-t infers its position from memory."""
