@@ -83,6 +83,10 @@ def test_boolean_mask_attention_equals_the_reference(cap, log_scale):
         expected, expected_weights = reference(query, key, value)
         fused = memory(query, key, value, state)
         explicit = memory(query, key, value, state, return_activity=True)
+        with torch.no_grad():  # analysis: the weights computed in place, masked block by block
+            in_place = memory(query, key, value, state, return_activity=True)
+        torch.testing.assert_close(in_place.read, explicit.read, atol=1e-12, rtol=1e-10)
+        torch.testing.assert_close(in_place.activity, explicit.activity, atol=1e-12, rtol=1e-10)
         torch.testing.assert_close(fused.read, expected, atol=1e-8, rtol=2e-6)
         torch.testing.assert_close(explicit.read, expected, atol=1e-8, rtol=2e-6)
         n_columns = explicit.activity.shape[-1]  # the memory keeps the last columns of the walk

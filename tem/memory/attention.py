@@ -68,7 +68,7 @@ class AttentionMemory(WindowMemory):
     def reset(self, state: MemoryState, slots: torch.Tensor) -> MemoryState:
         return {**state, "valid": state["valid"] & ~slots[:, None], "written": state["written"] * ~slots}
 
-    def mask(self, state: MemoryState, T: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def mask(self, state: MemoryState, T: int, *, dense: bool = True) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Which memories each step of a window may read, as a boolean mask (no float bias).
 
         Returns ``visible``, bool, True where step ``t`` may read column ``j``, broadcastable to
@@ -77,6 +77,7 @@ class AttentionMemory(WindowMemory):
         ``cap``) band ``(1, 1, T, M + T)`` into ``(B, 1, T, M + T)``. Rows with nothing visible see
         column 0 (softmax needs one finite score; the caller zeroes their read). Also returns
         ``count (B, T, 1)`` float, the number of visible memories. Nothing here waits for the device.
+        With ``dense=False`` only ``count`` is computed (``visible`` is None).
 
         ``scaled_dot_product_attention`` turns a boolean mask into an additive one of the same shape
         and of the query's dtype, so with stored memories a dense ``(B, 1, T, M + T)`` bias still
@@ -84,12 +85,9 @@ class AttentionMemory(WindowMemory):
         """
         B, M = state["valid"].shape
         device = state["valid"].device
-        column = torch.arange(M + T, device=device) - M  # (M + T,) time of each memory; window start = 0
         step = torch.arange(T, device=device)[:, None]  # (T, 1)
-        band = column < step  # (T, M + T): strictly earlier steps only
-        low = (step - self.cap).clamp(min=-M) if self.cap > 0 else torch.full_like(step, -M)  # (T, 1)
-        if self.cap > 0:
-            band &= column >= low
+        low = (step - self.cap).clamp(min=-M) if self.cap > 0 else torch.full_like(step, -M)  # (T, 1) oldest readable
+        band = self._band(M, T, device) if dense or M == 0 else None
         if M == 0:  # every column is a step of this window: the band alone, the same for every slot
             count = band.sum(-1, dtype=torch.float32).expand(B, T)  # (B, T)
             band[:, 0] |= ~band.any(-1)  # step 0 sees nothing yet
@@ -97,23 +95,54 @@ class AttentionMemory(WindowMemory):
         written = torch.cat([state["valid"], torch.ones(B, T, dtype=torch.bool, device=device)], dim=1)  # (B, M + T)
         prefix = torch.cat([torch.zeros(B, 1, device=device), written.float().cumsum(1)], dim=1)  # (B, M + T + 1)
         count = prefix[:, M + step[:, 0]] - prefix[:, M + low[:, 0]]  # (B, T)
+        if not dense:
+            return None, count[..., None]
         visible = written[:, None, None, :] & band[None, None]  # (B, 1, T, M + T)
         visible[:, 0, :, 0] |= count == 0
         return visible, count[..., None]
+
+    def _band(self, M: int, T: int, device) -> torch.Tensor:
+        """``(T, M + T)`` bool, True where step ``t`` of the window may read column ``j`` by time alone
+        (strictly earlier, and within ``cap``)."""
+        column = torch.arange(M + T, device=device) - M  # (M + T,) time of each memory; window start = 0
+        step = torch.arange(T, device=device)[:, None]  # (T, 1)
+        band = column < step  # strictly earlier steps only
+        if self.cap > 0:
+            band &= column >= step - self.cap
+        return band
+
+    def _weights_in_place(self, scores: torch.Tensor, state: MemoryState) -> torch.Tensor:
+        """The attention weights from ``scores (B, T, M + T)``, computed in ``scores``' own memory and
+        masked block by block (no dense mask, no copy: ~2x faster on long walks); rows with nothing
+        visible are 0. For analysis without gradients; the same values as the masked softmax."""
+        B, M = state["valid"].shape
+        T = scores.shape[1]
+        scores[..., :M].masked_fill_(~state["valid"][:, None, :], float("-inf"))
+        if self.cap > 0:
+            scores.masked_fill_(~self._band(M, T, scores.device), float("-inf"))
+        else:  # every stored column is earlier than the window: only the window's own block needs the band
+            scores[..., M:].masked_fill_(~self._band(0, T, scores.device), float("-inf"))
+        top = scores.amax(-1, keepdim=True)
+        scores.sub_(torch.where(torch.isfinite(top), top, 0.0)).exp_()
+        return scores.div_(scores.sum(-1, keepdim=True).clamp_min(torch.finfo(scores.dtype).tiny))
 
     def forward(self, query, key, value, state, return_activity=False, query_is_key=None) -> MemoryOutput:
         T = query.shape[1]
         keys = torch.cat([state["keys"], key], dim=1)  # (B, M + T, key_dim)
         values = torch.cat([state["values"], value], dim=1)  # (B, M + T, value_dim)
-        visible, count = self.mask(state, T)
+        in_place = return_activity and not torch.is_grad_enabled()  # analysis: weights without a dense mask
+        visible, count = self.mask(state, T, dense=not in_place)
         beta = self.log_beta.exp()
         if self.log_scale:
             beta = beta * torch.log1p(count)  # (B, T, 1)
         any_visible = count > 0  # a step with no memory yet reads zeros
         weights = units = None
         if return_activity:  # explicit weights, for analysis
-            scores = torch.bmm(beta * query, keys.transpose(1, 2)).masked_fill_(~visible[:, 0], float("-inf"))
-            weights = torch.softmax(scores, dim=-1) * any_visible  # (B, T, M + T)
+            scores = torch.bmm(beta * query, keys.transpose(1, 2))  # (B, T, M + T)
+            if in_place:
+                weights = self._weights_in_place(scores, state)
+            else:
+                weights = torch.softmax(scores.masked_fill_(~visible[:, 0], float("-inf")), dim=-1) * any_visible
             read = torch.bmm(weights, values)  # (B, T, value_dim)
             units = self.column_steps(state, T)
         else:  # fused kernel
