@@ -291,6 +291,9 @@ def _latent_cells(run_dir: Path, maps, world, result: dict, settings: RatemapCon
     if scores is None:
         return
     result.update(summary)
+    for key in ("splitter_fraction", "lap_fraction"):  # the plain names, as the issue and the papers say
+        if f"hpc_{key}" in summary:
+            result[key] = summary[f"hpc_{key}"]
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.nan_to_num(scores["score"] / scores["threshold"], nan=-np.inf)
     best = np.argsort(-ratio, kind="stable")[:n]

@@ -136,6 +136,18 @@ def test_ratemaps_on_a_graph_world_draws_maps_without_grid_scores(tmp_path):
     assert "note" in result and "mec_fraction_grid" not in result
 
 
+@pytest.mark.parametrize("world, key, figure", [("w-maze:3", "splitter_fraction", "splitter_cells"),
+                                                ("laps:3", "lap_fraction", "lap_cells")])
+def test_ratemaps_on_latent_tasks_score_splitter_or_lap_cells(tmp_path, world, key, figure):
+    """More units asked for than the world has places (the memory's units wait for the first places)."""
+    out = tmp_path / "run"
+    assert train_main(TINY + ["--world", world, "--out", str(out)]) == 0
+    assert analysis_main(["ratemaps", str(out), "--walk-length", "400", "--units", "64", "--shuffles", "3"]) == 0
+    result = json.loads((out / "ratemaps.json").read_text())
+    assert 0.0 <= result[key] <= 1.0 and result[key] == result[f"hpc_{key}"]
+    assert (out / f"{figure}.png").exists()
+
+
 def test_analysis_cli_refuses_bad_input(tiny_run, tmp_path, capsys):
     assert analysis_main(["evaluate", str(tmp_path / "empty")]) == 2
     assert "no checkpoint" in capsys.readouterr().err
