@@ -71,6 +71,9 @@ class PositionInference(nn.Module):
         own = torch.bmm(unit, unit.transpose(1, 2))  # (B, T, T)
         earlier = torch.ones(T, T, dtype=torch.bool, device=action.device).tril(-1)
         sense_cos = torch.cat([carried, own], dim=2)  # (B, T, M + T)
+        # one row per step (indexing the whole tensor at every step would make its backward fill a
+        # zero (B, T, M + T) gradient per step: half the step's time)
+        sense_rows = sense_cos.unbind(1)
         visible = torch.cat([state["valid"][:, None, :].expand(-1, T, -1), earlier.expand(B, -1, -1)], dim=2)
         operators = position.operators()
         carried_codes = state["code"]  # (B, M, d)
@@ -85,7 +88,7 @@ class PositionInference(nn.Module):
             if t:
                 window_codes, window_units = torch.stack(codes, 1), torch.stack(units, 1)  # (B, t, d)
                 code_cos = torch.cat([code_cos, (window_units * unit_path).sum(-1)], 1)  # (B, M + t)
-            sense_t, seen = sense_cos[:, t, :M + t], visible[:, t, :M + t]
+            sense_t, seen = sense_rows[t][:, :M + t], visible[:, t, :M + t]
             scores = (beta_sense * sense_t + beta_code * code_cos).masked_fill(~seen, -1e9)
             anything = seen.any(-1)  # (B,) a slot with nothing stored yet keeps its path
             weights = torch.softmax(scores, dim=-1) * anything[:, None]
