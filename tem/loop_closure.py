@@ -195,7 +195,10 @@ class LoopClosure(nn.Module):
         candidate = w["stored"] & (w["objects"] == seen[:, None]) & new[:, None]  # (B, N)
         weight = code.abs() ** 2  # (B, P) each plane's share of the code (sums to 1)
         latest = torch.where(candidate, columns, -1).topk(min(self.proposals, len(columns)), dim=1).indices
-        for index in latest.unbind(1):
+        present = candidate.gather(1, latest).any(0).tolist()  # which of the k latest any slot has (one read)
+        for index, anywhere in zip(latest.unbind(1), present):
+            if not anywhere:  # nothing to propose in any slot (the rows' updates would all be no-ops)
+                continue
             proposed = torch.view_as_complex(w["places"][rows, index].view(B, P, 2)) * code.conj()
             proposed = proposed / proposed.abs().clamp(min=1e-12)  # (B, P) a unit rotation per plane
             shift, live, accepted = w["shift"], w["live"], w["accepted"]
