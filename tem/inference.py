@@ -4,7 +4,8 @@ After observing ``x_t`` the model queries what it stored during the walk with th
 memory value ``v_t``) and with where it thinks it is (the path-integrated code ``p_t``): every
 stored step ``tau`` scores ``beta_x cos(v_t, v_tau) + beta_e cos(p_t, e_tau)``, and the softmax over
 those scores retrieves a stored code ``e_mem``. A learned gate, driven by how well the retrieved
-memories agree with the sensation and with the path-integrated code, merges them:
+memories agree with the sensation and with the path-integrated code, and by how near the
+path-integrated code is to any stored code (a known place), merges them:
 ``e_t = norm-kept((1 - g_t) p_t + g_t e_mem)``. The corrected ``e_t`` is what the model carries to
 ``t + 1`` and what it stores, so a code that drifted, wrapped around a torus or took a many-to-one
 step snaps back to where the same object was seen before. The prediction at ``t`` uses ``p_t``
@@ -37,8 +38,20 @@ class PositionInference(nn.Module):
         if not beta_sense > 0 or not beta_code > 0:
             raise ValueError(f"inference betas must be > 0, got {beta_sense}, {beta_code}")
         self.log_beta = nn.Parameter(torch.tensor([math.log(beta_sense), math.log(beta_code)]))
-        self.gate_weight = nn.Parameter(torch.tensor([6.0, 0.0]))  # (sensory, positional) agreement
-        self.gate_bias = nn.Parameter(torch.tensor(-5.0))
+        # The gate's features: how well the retrieved memories agree with the sensation and with the
+        # path-integrated code, and how near that code is to any stored code (a known place). At the
+        # start a sensory match alone opens it only a little (sigmoid(6 - 9)): a new node whose object
+        # was seen at another node should keep its path; with positional support it opens.
+        self.gate_weight = nn.Parameter(torch.tensor([6.0, 3.0, 3.0]))
+        self.gate_bias = nn.Parameter(torch.tensor(-9.0))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Checkpoints from before the known-place feature hold a 2-element gate weight; with 0 on the
+        new feature they compute exactly what they computed."""
+        weight = state_dict.get(prefix + "gate_weight")
+        if weight is not None and weight.shape == (2,):
+            state_dict[prefix + "gate_weight"] = torch.cat([weight, weight.new_zeros(1)])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @staticmethod
     def initial_state(batch_size: int, sense_dim: int, code_dim: int, device="cpu") -> dict:
@@ -95,7 +108,9 @@ class PositionInference(nn.Module):
             retrieved = (weights[:, :M, None] * carried_codes).sum(1)  # (B, d)
             if t:
                 retrieved = retrieved + (weights[:, M:, None] * window_codes).sum(1)
-            agreement = torch.stack([(weights * sense_t).sum(-1), (weights * code_cos).sum(-1)], -1)  # (B, 2)
+            known = (code_cos.masked_fill(~seen, -1.0).amax(-1) * anything if code_cos.shape[1]
+                     else path.new_zeros(B))  # (B,) cosine of the path code to its nearest stored code
+            agreement = torch.stack([(weights * sense_t).sum(-1), (weights * code_cos).sum(-1), known], -1)  # (B, 3)
             gate = torch.sigmoid(agreement @ self.gate_weight + self.gate_bias) * anything  # (B,)
             mixed = (1 - gate[:, None]) * path + gate[:, None] * retrieved
             code = mixed * (path.norm(dim=-1, keepdim=True) / mixed.norm(dim=-1, keepdim=True).clamp(min=1e-6))

@@ -17,7 +17,8 @@ def test_a_displaced_code_snaps_back_to_the_stored_one_for_the_same_sensation():
     position = PositionCode(4, (8,), action_matrices="orthogonal")
     inference = PositionInference(beta_sense=50.0, beta_code=1.0)
     with torch.no_grad():  # a confident gate: sensory agreement 1 -> g = sigmoid(20 - 5)
-        inference.gate_weight.copy_(torch.tensor([20.0, 0.0]))
+        inference.gate_weight.copy_(torch.tensor([20.0, 0.0, 0.0]))
+        inference.gate_bias.fill_(-5.0)
     senses, codes = torch.eye(6)[:3], torch.randn(3, 8)
     state = stored_state(senses, codes)
     displaced = codes[1] + 0.3 * torch.randn(8)
@@ -43,3 +44,30 @@ def test_inference_stores_corrected_codes_and_forgets_reset_slots():
     assert not reset["valid"][0].any() and reset["valid"][1].all()
     _, _, gate, _ = inference(position, action[:, :1], torch.randn(2, 8), torch.randn(2, 1, 5), reset)
     assert gate[0, 0] == 0 and gate[1, 0] > 0  # a slot with nothing stored keeps its path
+
+
+def test_checkpoints_from_before_the_known_place_feature_load_with_zero_weight_on_it():
+    old_state = {**PositionInference().state_dict(), "gate_weight": torch.tensor([5.0, 0.7])}
+    loaded = PositionInference()
+    loaded.load_state_dict(old_state)
+    torch.testing.assert_close(loaded.gate_weight.detach(), torch.tensor([5.0, 0.7, 0.0]))
+
+
+def test_the_gate_sees_whether_the_path_code_is_at_a_known_place():
+    """With weight only on the known-place feature, the gate opens where the path-integrated code
+    is a stored code and stays shut where it is far from every stored code, whatever is seen."""
+    torch.manual_seed(0)
+    position = PositionCode(4, (8,), action_matrices="orthogonal")
+    inference = PositionInference()
+    with torch.no_grad():
+        inference.gate_weight.copy_(torch.tensor([0.0, 0.0, 20.0]))
+        inference.gate_bias.fill_(-10.0)
+    codes = torch.linalg.qr(torch.randn(8, 8))[0][:3]  # orthonormal stored codes
+    state = stored_state(torch.eye(6)[:3], codes)
+    no_action, unseen = torch.full((1, 1), -1), torch.eye(6)[None, 5:6]
+    _, _, gate, _ = inference(position, no_action, codes[2][None], unseen, state)
+    assert gate.item() > 0.99
+    elsewhere = torch.randn(8)
+    elsewhere = elsewhere - codes.T @ (codes @ elsewhere)  # orthogonal to every stored code
+    _, _, gate, _ = inference(position, no_action, elsewhere[None] / elsewhere.norm(), unseen, state)
+    assert gate.item() < 0.01

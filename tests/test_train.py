@@ -207,6 +207,24 @@ def test_resume_keeps_the_config_and_takes_overrides(tmp_path):
         Run.resume(tmp_path / "run", {"model": "tem"})
 
 
+def test_a_run_from_before_the_known_place_gate_feature_resumes(tmp_path):
+    """Its 2-feature gate weight and the weight's optimizer moments are padded with zeros."""
+    assert run_main(tmp_path, "--world", "family-tree:2", "--steps", "2", "--no-analysis", "--eval-every", "0") == 0
+    path = tmp_path / "run" / "checkpoint.pt"
+    checkpoint = torch.load(path, weights_only=True)
+    name = "inference.gate_weight"
+    index = [n for n, _ in Run.resume(tmp_path / "run", {}).model.named_parameters()].index(name)
+    checkpoint["model"][name] = checkpoint["model"][name][:2]  # as an older version wrote it
+    moments = checkpoint["optimizer"]["state"][index]
+    for key in ("exp_avg", "exp_avg_sq"):
+        moments[key] = moments[key][:2]
+    torch.save(checkpoint, path)
+    run = Run.resume(tmp_path / "run", {"steps": 3})
+    assert run.model.inference.gate_weight.detach()[2] == 0
+    assert run.optimizer.state[run.model.inference.gate_weight]["exp_avg"].shape == (3,)
+    assert train_main(["--resume", str(tmp_path / "run"), "--steps", "3"]) == 0  # and it trains on
+
+
 # ---- safe checkpoints ------------------------------------------------------------------------
 
 

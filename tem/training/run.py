@@ -52,6 +52,17 @@ def learning_rate(step: int, config) -> float:
     return optim.lr * (optim.min_lr_ratio + (1 - optim.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def _pad_grown_moments(optimizer: torch.optim.Optimizer) -> None:
+    """A parameter that gained entries since the checkpoint (e.g. position inference's gate weight,
+    2 -> 3 features) gets its optimizer moments padded with zeros, as for a new entry."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, moment in optimizer.state.get(param, {}).items():
+                if torch.is_tensor(moment) and moment.dim() == 1 and moment.shape != param.shape \
+                        and param.dim() == 1 and len(moment) < len(param):
+                    optimizer.state[param][key] = torch.cat([moment, moment.new_zeros(len(param) - len(moment))])
+
+
 STEPS, STEPS_INFERRING = 400, 2_000
 """The default number of steps (``--steps 0``), and where TEM-t infers its position from memory."""
 LR, LR_INFERRING = 2e-3, 8e-3
@@ -200,6 +211,7 @@ class Run:
         except RuntimeError as error:
             raise ValueError(f"checkpoint weights do not fit this model: {error}") from None
         self.optimizer.load_state_dict(checkpoint["optimizer"])
+        _pad_grown_moments(self.optimizer)
         self.sampler.load_state_dict(_sampler_from_plain(checkpoint["sampler"]))
         carried = map_state(lambda tensor: tensor.to(self.device), checkpoint["carried_state"])
         self.state = {**self.state, **carried}  # parts of the state a newer model carries start empty
