@@ -87,13 +87,10 @@ def record_walk(model, world, walk_length: int, *, n_objects: int = 45, n_hpc_un
                 seed: int = 0, device="cpu", progress: bool = True) -> Walk:
     """Walk ``world`` as :func:`analysis.ratemaps.record_rate_maps` does (same sampler, seed and
     hippocampal units) and keep every step."""
-    import torch
+    from analysis.ratemaps import UnitChooser, unit_activity, walk_windows
 
-    from analysis.ratemaps import _first_visits, unit_activity, walk_windows
-
-    half = walk_length // 2
-    population = model.hippocampal_units == "neuron"  # a fixed population, or a memory growing with the walk
-    totals, units, pending = 0.0, None, []  # pending: (activity, column units) of windows before units are known
+    chooser = UnitChooser(model.hippocampal_units == "neuron", n_hpc_units, walk_length // 2)
+    units, pending = None, []  # pending: (activity, column units) of windows before units are known
     steps = {"node": [], "action": [], "obs": [], "mec": [], "hpc": []}
     windows = walk_windows(model, world, walk_length, n_objects=n_objects, window=window, seed=seed, device=device,
                            progress=progress)
@@ -101,21 +98,11 @@ def record_walk(model, world, walk_length: int, *, n_objects: int = 45, n_hpc_un
         for key in ("node", "action", "obs"):
             steps[key].append(getattr(batch, key)[0])
         steps["mec"].append(out.mec[0].float().cpu().numpy())
-        t = np.arange(w * window, (w + 1) * window)
-        mapped = ((t >= half) & (t < walk_length)).any()  # the mapped half has begun
         if units is None:  # units as ratemaps picks them, once known; the windows before wait
-            activity = out.memory_activity[0].float().cpu().numpy()
-            pending.append((activity, out.memory_units[0]))
-            if population:  # the neurons most active in the first half
-                totals += np.abs(activity[t < half]).sum(axis=0)
-                if mapped:
-                    columns = np.argsort(-totals, kind="stable")[:n_hpc_units]
-                    units = np.sort(out.memory_units[0].cpu().numpy()[columns])
-            else:  # the first visits of the first places
-                first = _first_visits(np.concatenate(steps["node"]), n_hpc_units)
-                units = first if len(first) == n_hpc_units or mapped else None
+            pending.append((out.memory_activity[0], out.memory_units[0]))
+            units = chooser.see(batch.node[0], np.arange(w * window, (w + 1) * window), *pending[-1])
             if units is not None:
-                steps["hpc"] += [unit_activity(torch.as_tensor(a), u, units) for a, u in pending]
+                steps["hpc"] += [unit_activity(a, u, units) for a, u in pending]
         else:
             steps["hpc"].append(unit_activity(out.memory_activity[0], out.memory_units[0], units))
     node, action, obj, mec, hpc = (np.concatenate(steps[k])[:walk_length] for k in ("node", "action", "obs", "mec",

@@ -244,26 +244,21 @@ def plot_cell_summary(maps: np.ndarray, autocorrelograms, world, hist_values, hi
 
     n = max(1, len(maps))
     fig = plt.figure(figsize=(1.7 * max(n, 4), 6.2))
-    if is_grid(world) and len(maps):  # two images: the maps' row and the autocorrelograms' row (fast)
-        grid = fig.add_gridspec(3, 1, height_ratios=[1, 1, 1.3])
-        ax_maps, ax_autos = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
-        draw_mosaic(ax_maps, rasterise_many(np.asarray(maps, dtype=float), raster_layout(world.positions)),
+    mosaic = is_grid(world) and len(maps)  # two images: the maps' row and the autocorrelograms' row (fast)
+    grid = fig.add_gridspec(3, 1 if mosaic else n, height_ratios=[1, 1, 1.3])
+    if mosaic:
+        axes = [fig.add_subplot(grid[0]), fig.add_subplot(grid[1])]
+        draw_mosaic(axes[0], rasterise_many(np.asarray(maps, dtype=float), raster_layout(world.positions)),
                     titles=titles, ncols=n)
-        draw_mosaic(ax_autos, np.asarray(autocorrelograms, dtype=float), ncols=n, cmap="RdBu_r", symmetric=True,
+        draw_mosaic(axes[1], np.asarray(autocorrelograms, dtype=float), ncols=n, cmap="RdBu_r", symmetric=True,
                     nan_colour=(1.0, 1.0, 1.0, 1.0))
-        ax_hist = fig.add_subplot(grid[2])
-        plot_histogram(hist_values, hist_groups, ax=ax_hist, xlabel=hist_label)
-        if suptitle:
-            fig.suptitle(suptitle, fontsize=9)
-        fig.tight_layout()
-        return fig, [ax_maps, ax_autos, ax_hist]
-    grid = fig.add_gridspec(3, n, height_ratios=[1, 1, 1.3])
-    axes = []
-    for i in range(len(maps)):
-        ax_map, ax_auto = fig.add_subplot(grid[0, i]), fig.add_subplot(grid[1, i])
-        plot_node_map(maps[i], world, ax=ax_map, title=None if titles is None else titles[i])
-        plot_image(autocorrelograms[i], ax=ax_auto)
-        axes += [ax_map, ax_auto]
+    else:
+        axes = []
+        for i in range(len(maps)):
+            ax_map, ax_auto = fig.add_subplot(grid[0, i]), fig.add_subplot(grid[1, i])
+            plot_node_map(maps[i], world, ax=ax_map, title=None if titles is None else titles[i])
+            plot_image(autocorrelograms[i], ax=ax_auto)
+            axes += [ax_map, ax_auto]
     ax_hist = fig.add_subplot(grid[2, :])
     plot_histogram(hist_values, hist_groups, ax=ax_hist, xlabel=hist_label)
     if suptitle:

@@ -51,6 +51,32 @@ def _first_visits(node: np.ndarray, n_units: int) -> np.ndarray:
     return np.sort(first)[:n_units]
 
 
+class UnitChooser:
+    """Picks, during a walk, the hippocampal units to map, as the rate maps and the export both do:
+    for a memory that grows with the walk, the first visits of the walk's first ``n_units`` places
+    (once that many are seen, or when the mapped second half begins); for a fixed population, the
+    ``n_units`` neurons most active in the first half (when the second half begins)."""
+
+    def __init__(self, population: bool, n_units: int, half: int):
+        self.population, self.n_units, self.half = population, n_units, half
+        self.totals, self.walked = 0.0, []
+
+    def see(self, nodes: np.ndarray, steps: np.ndarray, activity: torch.Tensor,
+            column_units: torch.Tensor) -> np.ndarray | None:
+        """One window: its ``nodes`` and walk ``steps`` ``(T,)``, the memory's ``activity (T,
+        n_columns)`` and ``column_units (n_columns,)``. Returns the units once chosen, else None."""
+        mapped = bool((steps >= self.half).any())
+        if not self.population:  # memories are known as they are written
+            self.walked.append(nodes)
+            units = _first_visits(np.concatenate(self.walked), self.n_units)
+            return units if len(units) == self.n_units or mapped else None
+        self.totals += np.abs(activity.float().cpu().numpy()[steps < self.half]).sum(axis=0)
+        if not mapped:
+            return None
+        columns = np.argsort(-self.totals, kind="stable")[:self.n_units]
+        return np.sort(column_units.cpu().numpy()[columns])
+
+
 @torch.no_grad()
 def run_windows(model, windows, batch_size: int, *, device="cpu", return_activity: bool = True):
     """Run ``model`` along ``windows`` (an iterable of :class:`~envs.Batch`, consecutive windows of
@@ -102,23 +128,15 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
         raise ValueError("units can be given only for a fixed population of neurons")
     half = walk_length // 2
     n = world.n_nodes
-    population = model.hippocampal_units == "neuron"  # a fixed population of neurons, or a growing memory
-    totals = 0.0  # activity of every neuron in the first half
+    chooser = UnitChooser(model.hippocampal_units == "neuron", n_hpc_units, half)
     mec_sum, hpc_sum, occupancy = None, None, np.zeros(n)
-    written, trace, trace_nodes, walked = 0, [], [], []
+    written, trace, trace_nodes = 0, [], []
     for batch, out in walk_windows(model, world, walk_length, n_objects=n_objects, window=window, seed=seed,
                                    device=device, progress=progress):
         steps = np.arange(written, written + window)
         keep = (steps >= half) & (steps < walk_length)
-        if units is None and not population:  # memories are known as they are written: pick them once
-            walked.append(batch.node[0])      # n places are seen, or the mapped half begins
-            units = _first_visits(np.concatenate(walked), n_hpc_units)
-            units = units if len(units) == n_hpc_units or keep.any() else None
-        if units is None and population:  # map the neurons most active in the first half
-            totals += np.abs(out.memory_activity[0].float().cpu().numpy()[steps < half]).sum(axis=0)
-            if keep.any():
-                columns = np.argsort(-totals, kind="stable")[:n_hpc_units]
-                units = np.sort(out.memory_units[0].cpu().numpy()[columns])
+        if units is None:
+            units = chooser.see(batch.node[0], steps, out.memory_activity[0], out.memory_units[0])
         written += window
         if not keep.any():
             continue

@@ -58,8 +58,7 @@ def _pad_grown_moments(optimizer: torch.optim.Optimizer) -> None:
     for group in optimizer.param_groups:
         for param in group["params"]:
             for key, moment in optimizer.state.get(param, {}).items():
-                if torch.is_tensor(moment) and moment.dim() == 1 and moment.shape != param.shape \
-                        and param.dim() == 1 and len(moment) < len(param):
+                if torch.is_tensor(moment) and moment.dim() == param.dim() == 1 and len(moment) < len(param):
                     optimizer.state[param][key] = torch.cat([moment, moment.new_zeros(len(param) - len(moment))])
 
 
