@@ -78,15 +78,25 @@ class UnitChooser:
 
 
 @torch.no_grad()
-def run_windows(model, windows, batch_size: int, *, device="cpu", return_activity: bool = True):
+def run_windows(model, windows, batch_size: int, *, device="cpu", return_activity: bool = True,
+                activity_units=None):
     """Run ``model`` along ``windows`` (an iterable of :class:`~envs.Batch`, consecutive windows of
     ``batch_size`` walks), carrying its state: yields ``(batch, out)`` per window, ``out`` the
     model's output (with the memory's activity when ``return_activity``). The one model loop of the
-    analyses (rate maps, export, object-vector maps, the SDM radius)."""
+    analyses (rate maps, export, object-vector maps, the SDM radius).
+
+    ``activity_units``: for analyses that need no predictions, a function of each window's batch
+    that gives the only hippocampal units whose activity that window needs (``(batch_size, N)``
+    ids, N may be 0); the model then runs :meth:`tem.model.Model.track` (faster; ``logits`` may be
+    None)."""
     state = model.initial_state(batch_size, device)
     for batch in windows:
         obs, action, new_world = (torch.as_tensor(x, device=device) for x in (batch.obs, batch.action, batch.new_world))
-        out = model(obs, action, new_world, state, return_activity=return_activity)
+        if activity_units is None:
+            out = model(obs, action, new_world, state, return_activity=return_activity)
+        else:
+            units = torch.as_tensor(activity_units(batch), dtype=torch.long, device=device).reshape(batch_size, -1)
+            out = model.track(obs, action, new_world, state, units)
         state = out.state
         yield batch, out
 
@@ -107,14 +117,15 @@ def split_window(batch, window: int):
 
 
 def walk_windows(model, world: World, walk_length: int, *, n_objects: int = 45, window: int = 250, seed: int = 0,
-                 device="cpu", progress: bool = False):
+                 device="cpu", progress: bool = False, activity_units=None):
     """Run ``model`` along one walk of ``world`` (uniform policy, ``seed`` fixes the walk and the
     objects): yields ``(batch, out)`` per window, the sampler's :class:`~envs.Batch` (batch size 1)
-    and the model's output with the memory's activity."""
+    and the model's output with the memory's activity (of ``activity_units`` only when given, as
+    in :func:`run_windows`)."""
     sampler = WalkSampler([world], 1, window, walk_length, n_objects=n_objects, seed=seed, stagger=False,
                           policy=WalkPolicy())
     yield from run_windows(model, sampler_windows(sampler, progress=progress, desc=f"walk {world.name}"), 1,
-                           device=device)
+                           device=device, activity_units=activity_units)
 
 
 def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 45, n_hpc_units: int = 64,
@@ -128,14 +139,28 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
         raise ValueError("units can be given only for a fixed population of neurons")
     half = walk_length // 2
     n = world.n_nodes
-    chooser = UnitChooser(model.hippocampal_units == "neuron", n_hpc_units, half)
+    population = model.hippocampal_units == "neuron"
+    chooser = UnitChooser(population, n_hpc_units, half)
     mec_sum, hpc_sum, occupancy = None, None, np.zeros(n)
     written, trace, trace_nodes = 0, [], []
+    seen = 0  # walk steps whose nodes the chooser has seen
+
+    def activity_units(batch) -> np.ndarray:
+        """A growing memory's units are chosen from the walk's nodes alone, before the model runs: a
+        window needs no activity before the mapped half, then only theirs."""
+        nonlocal units, seen
+        steps = np.arange(seen, seen + window)
+        seen += window
+        if units is None:
+            units = chooser.see(batch.node[0], steps, None, None)
+        return units if units is not None and (steps >= half).any() else np.zeros(0, dtype=np.int64)
+
     for batch, out in walk_windows(model, world, walk_length, n_objects=n_objects, window=window, seed=seed,
-                                   device=device, progress=progress):
+                                   device=device, progress=progress,
+                                   activity_units=None if population else activity_units):
         steps = np.arange(written, written + window)
         keep = (steps >= half) & (steps < walk_length)
-        if units is None:
+        if units is None and population:
             units = chooser.see(batch.node[0], steps, out.memory_activity[0], out.memory_units[0])
         written += window
         if not keep.any():

@@ -98,7 +98,8 @@ def moves_commute(transitions) -> bool:
 class ModelOutput(NamedTuple):
     """What a model returns for a window of ``T`` steps of ``B`` walks.
 
-    ``logits (B, T, n_objects)``: the prediction of the object at each step, made before seeing it.
+    ``logits (B, T, n_objects)``: the prediction of the object at each step, made before seeing it
+    (None from :meth:`Model.track` when the model skipped it).
     ``mec (B, T, n_mec)``: the MEC (position) cells. ``memory_activity (B, T, n_units)``: the
     hippocampal units' activity, and ``memory_units (B, n_units)`` int64 which unit each column is
     (the walk step that wrote it, or the neuron index; -1 for an empty column); both None unless
@@ -106,7 +107,7 @@ class ModelOutput(NamedTuple):
     the model's losses read.
     """
 
-    logits: torch.Tensor
+    logits: torch.Tensor | None
     mec: torch.Tensor
     memory_activity: torch.Tensor | None
     memory_units: torch.Tensor | None
@@ -150,6 +151,14 @@ class Model(nn.Module, ABC):
             step: the gradient step (for schedules); None: ``trained_steps``.
             return_activity: also return the hippocampal units' activity (for analysis).
         """
+
+    def track(self, obs: torch.Tensor, action: torch.Tensor, new_world: torch.Tensor, state: dict,
+              activity_units: torch.Tensor) -> ModelOutput:
+        """Run one window for an analysis that needs only the cells and some hippocampal units: like
+        ``forward(..., return_activity=True)``, but a model may skip its predictions (``logits``
+        None) and return the activity of only ``activity_units (B, N)`` (unit ids as in
+        ``memory_units``; N may be 0), when that is faster. This default runs :meth:`forward`."""
+        return self(obs, action, new_world, state, return_activity=True)
 
     @abstractmethod
     def losses(self, output: ModelOutput, obs: torch.Tensor, step: int) -> dict[str, torch.Tensor]:

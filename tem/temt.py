@@ -188,9 +188,17 @@ class TEMt(Model):
             losses["total"] = losses["total"] + self.config.nonneg_weight * losses["negativity"]
         return losses
 
+    def track(self, obs, action, new_world, state, activity_units) -> ModelOutput:
+        """:meth:`tem.model.Model.track`: the cells never depend on the memory's read, so the read
+        and the predictions are skipped (``logits`` None where the memory skips its read)."""
+        return self(obs, action, new_world, state, return_activity=True, predict=False,
+                    activity_units=activity_units)
+
     def forward(self, obs: torch.Tensor, action: torch.Tensor, new_world: torch.Tensor, state: dict, *,
-                step: int | None = None, return_activity: bool = False) -> ModelOutput:
-        """Run one window (:meth:`tem.model.Model.forward`; TEM-t follows no schedule, ``step`` is unused)."""
+                step: int | None = None, return_activity: bool = False, predict: bool = True,
+                activity_units: torch.Tensor | None = None) -> ModelOutput:
+        """Run one window (:meth:`tem.model.Model.forward`; TEM-t follows no schedule, ``step`` is
+        unused). ``predict=False`` and ``activity_units``: see :meth:`track`."""
         B = obs.shape[0]
         previous = torch.where(new_world[:, None], self.position.initial_code(B), state["position"])
         memory_state: MemoryState = self.memory.reset(state["memory"], new_world)
@@ -217,7 +225,8 @@ class TEMt(Model):
             query = self.query(path if self.cells is None else self.cells(path))
             key = self.key(cells)
         out = self.memory(query, key, value, memory_state, return_activity,
-                          query_is_key=self.inference is None and self.config.tie_query_key)
-        logits = self.readout(out.read)  # (B, T, n_objects)
+                          query_is_key=self.inference is None and self.config.tie_query_key,
+                          read=predict, activity_units=activity_units)
+        logits = None if out.read is None else self.readout(out.read)  # (B, T, n_objects)
         return ModelOutput(logits, cells, out.activity, out.units,
                            {"position": position[:, -1], "memory": out.state, **state_after}, aux=aux)

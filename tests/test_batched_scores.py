@@ -121,6 +121,49 @@ def test_walks_side_by_side_give_each_walk_its_own_maps(config):
             np.testing.assert_array_equal(getattr(maps, field), getattr(alone, field), err_msg=field)
 
 
+@pytest.mark.parametrize("spec, inference", [("square:5", "off"), ("family-tree", "on")])
+def test_tracking_without_predictions_gives_the_cells_and_units_of_a_full_window(spec, inference):
+    """TEM-t's ``track`` (no read, no logits, only the asked units) gives the cells and those units'
+    activity of a full window, with or without position inference, and the same state."""
+    world = make_worlds(spec)[0]
+    torch.manual_seed(0)
+    model = build_model(TEMtConfig(**TEMT_TINY, inference=inference), Task.from_world(world, n_objects=10)).eval()
+    sampler = WalkSampler([world], 2, 6, 60, n_objects=10, seed=1)
+    full_state = track_state = model.initial_state(2)
+    with torch.no_grad():
+        for w in range(5):
+            batch = sampler.next_window()
+            obs, action, new_world = (torch.as_tensor(x) for x in (batch.obs, batch.action, batch.new_world))
+            full = model(obs, action, new_world, full_state, return_activity=True)
+            units = full.memory_units[:, [0, -2]]
+            tracked = model.track(obs, action, new_world, track_state, units)
+            assert tracked.logits is None
+            torch.testing.assert_close(tracked.mec, full.mec, atol=0, rtol=0)
+            torch.testing.assert_close(tracked.memory_activity, full.memory_activity[..., [0, -2]] * (units[:, None] >= 0),
+                                       atol=1e-7, rtol=1e-5)
+            full_state, track_state = full.state, tracked.state
+    for name in ("keys", "values", "written"):
+        assert torch.equal(full_state["memory"][name], track_state["memory"][name])
+
+
+def test_rate_maps_from_tracking_equal_those_from_full_windows(monkeypatch):
+    """The rate maps ask only for the mapped units' activity, and none before the mapped half: the
+    same maps as from every unit's activity at every window."""
+    from tem.model import Model
+
+    world = make_worlds("square:5")[0]
+    torch.manual_seed(0)
+    model = build_model(TEMtConfig(**TEMT_TINY), Task.from_world(world, n_objects=10)).eval()
+    fast = record_rate_maps(model, world, 160, n_objects=10, n_hpc_units=6, window=20, seed=2)
+    monkeypatch.setattr(type(model), "track", Model.track)  # every unit, with the read
+    full = record_rate_maps(model, world, 160, n_objects=10, n_hpc_units=6, window=20, seed=2)
+    np.testing.assert_array_equal(fast.hpc_units, full.hpc_units)
+    np.testing.assert_array_equal(fast.mec, full.mec)
+    np.testing.assert_allclose(fast.hippocampus, full.hippocampus, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(fast.hpc_trace, full.hpc_trace, rtol=1e-5, atol=1e-8)
+    assert np.isfinite(fast.hippocampus).any() and np.nanmax(fast.hippocampus) > 0
+
+
 def test_memory_units_are_the_first_places_of_the_walk_not_of_its_first_window():
     """A growing memory's mapped units are the steps that first visited the walk's first places,
     even when the first window holds fewer places; asking for more units than the world has places

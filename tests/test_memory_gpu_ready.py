@@ -101,6 +101,39 @@ def test_boolean_mask_attention_equals_the_reference(cap, log_scale):
         state = fused.state
 
 
+@pytest.mark.parametrize("cap", [0, 3])
+def test_units_only_weights_equal_the_full_weights_columns(cap):
+    """Without a read (rate maps): the watched units' weights are the full weights' columns (units
+    not stored, or -1, read 0), nothing at all is computed for no units, and the state is the same."""
+    torch.manual_seed(1)
+    memory = AttentionMemory(KEY_DIM, VALUE_DIM, beta=1.3, cap=cap).double()
+    state = {name: x.double() if x.is_floating_point() else x for name, x in memory.initial_state(5).items()}
+    with torch.no_grad():
+        for query, key, value, new_world in _windows(n_windows=8):
+            query, key, value = query.double(), key.double(), value.double()
+            state = memory.reset(state, new_world)
+            full = memory(query, key, value, state, return_activity=True)
+            steps = full.units  # (B, n_columns) the walk step of each column, -1 for none
+            units = torch.stack([steps[:, 0], steps[:, -1], steps[:, -4],  # the window's first step: read later
+                                 torch.full_like(steps[:, 0], -1), steps[:, -1] + 7], 1)  # (B, 5)
+            only = memory(query, key, value, state, return_activity=True, read=False, activity_units=units)
+            assert only.read is None and torch.equal(only.units, units)
+            expected = torch.zeros_like(only.activity)  # (B, T, 5)
+            for b in range(5):
+                for n, unit in enumerate(units[b].tolist()):
+                    column = (steps[b] == unit).nonzero()
+                    if unit >= 0 and len(column):
+                        expected[b, :, n] = full.activity[b, :, column[0, 0]]
+            assert expected.any()
+            torch.testing.assert_close(only.activity, expected, atol=1e-12, rtol=1e-12)
+            none = memory(query, key, value, state, return_activity=True, read=False,
+                          activity_units=units[:, :0])
+            assert none.activity.shape == (5, 4, 0)
+            for name in full.state:
+                assert torch.equal(only.state[name], full.state[name]) and torch.equal(none.state[name], full.state[name])
+            state = full.state
+
+
 def test_boolean_mask_gradients_equal_the_reference():
     """In float64, so that the comparison is not of two float32 summation orders (and without
     ``log_scale``, whose ``log(1 + n)`` of the float32 counts may differ by an ulp between forms)."""

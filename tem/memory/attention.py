@@ -115,21 +115,48 @@ class AttentionMemory(WindowMemory):
         """The attention weights from ``scores (B, T, M + T)``, computed in ``scores``' own memory and
         masked block by block (no dense mask, no copy: ~2x faster on long walks); rows with nothing
         visible are 0. For analysis without gradients; the same values as the masked softmax."""
+        scores = self._exp_in_place(scores, state)
+        return scores.div_(scores.sum(-1, keepdim=True).clamp_min(torch.finfo(scores.dtype).tiny))
+
+    def _exp_in_place(self, scores: torch.Tensor, state: MemoryState) -> torch.Tensor:
+        """The unnormalised weights ``exp(score - row max)`` of :meth:`_weights_in_place`, in ``scores``;
+        0 where masked."""
         B, M = state["valid"].shape
         T = scores.shape[1]
-        scores[..., :M].masked_fill_(~state["valid"][:, None, :], float("-inf"))
+        if not bool(state["valid"].all()):  # (one read of the device; a long walk's memories are all valid)
+            scores[..., :M].masked_fill_(~state["valid"][:, None, :], float("-inf"))
         if self.cap > 0:
             scores.masked_fill_(~self._band(M, T, scores.device), float("-inf"))
         else:  # every stored column is earlier than the window: only the window's own block needs the band
             scores[..., M:].masked_fill_(~self._band(0, T, scores.device), float("-inf"))
         top = scores.amax(-1, keepdim=True)
-        scores.sub_(torch.where(torch.isfinite(top), top, 0.0)).exp_()
-        return scores.div_(scores.sum(-1, keepdim=True).clamp_min(torch.finfo(scores.dtype).tiny))
+        return scores.sub_(torch.where(torch.isfinite(top), top, 0.0)).exp_()
 
-    def forward(self, query, key, value, state, return_activity=False, query_is_key=None) -> MemoryOutput:
+    def _units_only(self, query, keys, values, state, units) -> MemoryOutput:
+        """No read, and the weights of only the memories written at walk steps ``units (B, N)`` (-1 or
+        not stored: 0): the scores' normalisation is summed but nothing else is (no division of every
+        weight, no product with the values); with ``N == 0`` nothing is computed at all. For analyses
+        without gradients; the same values as the full weights' columns."""
+        B, T = query.shape[:2]
+        new_state = self._append(state, keys, values, T)
+        if units.shape[1] == 0:
+            return MemoryOutput(read=None, activity=query.new_zeros(B, T, 0), units=units, state=new_state)
+        _, count = self.mask(state, T, dense=False)
+        beta = self.log_beta.exp() * (torch.log1p(count) if self.log_scale else 1.0)
+        weights = self._exp_in_place(torch.bmm(beta * query, keys.transpose(1, 2)), state)  # (B, T, M + T)
+        total = weights.sum(-1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
+        match = (self.column_steps(state, T)[:, :, None] == units[:, None, :]) & (units[:, None, :] >= 0)  # (B, M + T, N)
+        column = match.int().argmax(1)  # (B, N)
+        picked = weights.gather(2, column[:, None, :].expand(-1, T, -1)) * match.any(1)[:, None, :]
+        return MemoryOutput(read=None, activity=picked / total, units=units, state=new_state)
+
+    def forward(self, query, key, value, state, return_activity=False, query_is_key=None, *, read=True,
+                activity_units=None) -> MemoryOutput:
         T = query.shape[1]
         keys = torch.cat([state["keys"], key], dim=1)  # (B, M + T, key_dim)
         values = torch.cat([state["values"], value], dim=1)  # (B, M + T, value_dim)
+        if not read and return_activity and activity_units is not None and not torch.is_grad_enabled():
+            return self._units_only(query, keys, values, state, activity_units)
         in_place = return_activity and not torch.is_grad_enabled()  # analysis: weights without a dense mask
         visible, count = self.mask(state, T, dense=not in_place)
         beta = self.log_beta.exp()

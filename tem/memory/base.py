@@ -65,7 +65,8 @@ class WindowMemory(nn.Module, ABC):
 
     @abstractmethod
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, state: MemoryState,
-                return_activity: bool = False, query_is_key: bool | None = None) -> MemoryOutput:
+                return_activity: bool = False, query_is_key: bool | None = None, *, read: bool = True,
+                activity_units: torch.Tensor | None = None) -> MemoryOutput:
         """Read with ``query`` then write ``(key, value)``, step by step over a window.
 
         Args:
@@ -74,4 +75,9 @@ class WindowMemory(nn.Module, ABC):
             return_activity: also return the units' activity (for analysis).
             query_is_key: the caller's word that ``query`` equals ``key`` (tied projections), so a
                 memory may share the work of addressing; None: not said (a memory that cares checks).
+            read: False when the caller needs no read (analyses of the units alone): a memory may
+                then return ``read=None`` and skip the work.
+            activity_units: with ``return_activity``, ``(B, N)`` int64 ids of the only units whose
+                activity is needed (N may be 0); a memory may return just those columns or all of
+                them (its ``units`` name the columns it returns).
         """

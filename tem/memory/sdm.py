@@ -186,7 +186,8 @@ class SDMMemory(WindowMemory):
         dense = torch.zeros(*index.shape[:-1], self.n_units, device=weight.device, dtype=weight.dtype)
         return dense.scatter(-1, index, weight)
 
-    def forward(self, query, key, value, state, return_activity=False, query_is_key=None) -> MemoryOutput:
+    def forward(self, query, key, value, state, return_activity=False, query_is_key=None, *, read=True,
+                activity_units=None) -> MemoryOutput:  # always reads, and returns every neuron's column
         if self.activation == "topk":
             if query_is_key is None:  # not said: the same tensor, or equal values (a wait for the device)
                 query_is_key = key is query or torch.equal(key, query)
