@@ -40,10 +40,10 @@ class PositionInference(nn.Module):
         self.log_beta = nn.Parameter(torch.tensor([math.log(beta_sense), math.log(beta_code)]))
         # The gate's features: how well the retrieved memories agree with the sensation and with the
         # path-integrated code, and how near that code is to any stored code (a known place). At the
-        # start a sensory match alone opens it only a little (sigmoid(6 - 9)): a new node whose object
-        # was seen at another node should keep its path; with positional support it opens.
+        # start a sensory match alone hardly opens it (sigmoid(6 - 11)): a new node whose object was
+        # seen at another node should keep its path; with positional support it opens (sigmoid(1)).
         self.gate_weight = nn.Parameter(torch.tensor([6.0, 3.0, 3.0]))
-        self.gate_bias = nn.Parameter(torch.tensor(-9.0))
+        self.gate_bias = nn.Parameter(torch.tensor(-11.0))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Checkpoints from before the known-place feature hold a 2-element gate weight; with 0 on the

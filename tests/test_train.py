@@ -155,7 +155,7 @@ def test_default_steps_and_learning_rate_depend_on_the_world_and_explicit_values
         return config.run.steps, config.optim.lr
     assert make_config().run.steps == 0 and make_config().optim.lr == 0  # "by the world"
     assert resolved() == (400, 2e-3)  # squares: path integration alone
-    assert resolved(world="family-tree:2") == (2000, 8e-3)  # a parent merges two children: TEM-t infers
+    assert resolved(world="family-tree:2") == (2000, 6e-3)  # a parent merges two children: TEM-t infers
     assert resolved(world="family-tree:2", **{"temt.inference": "off"}) == (400, 2e-3)
     assert resolved(world="family-tree:2", steps=7, lr=1e-3) == (7, 1e-3)
     assert learning_rate(0, Run(make_config(overrides={"out": str(tmp_path), "warmup": 0})).config) == 2e-3

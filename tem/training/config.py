@@ -68,7 +68,7 @@ class OptimConfig:
     """Optimisation: Adam, its learning-rate schedule and gradient clipping."""
 
     lr: float = 0.0
-    """peak learning rate (0: by the world: 2e-3, or 8e-3 where TEM-t infers its position from memory, in worlds whose moves merge nodes such as trees)."""
+    """peak learning rate (0: by the world: 2e-3, or 6e-3 where TEM-t infers its position from memory, in worlds whose moves merge nodes such as trees)."""
     lr_schedule: str = "cosine"
     """cosine (linear warm-up, then cosine decay to min_lr_ratio lr) | exponential (TEM's: lr_min + (lr - lr_min) 0.5^(step / lr_half_life))."""
     warmup: int = 20

@@ -64,7 +64,7 @@ def _pad_grown_moments(optimizer: torch.optim.Optimizer) -> None:
 
 STEPS, STEPS_INFERRING = 400, 2_000
 """The default number of steps (``--steps 0``), and where TEM-t infers its position from memory."""
-LR, LR_INFERRING = 2e-3, 8e-3
+LR, LR_INFERRING = 2e-3, 6e-3
 """The default peak learning rate (``--lr 0``), and where TEM-t infers its position from memory."""
 
 MAX_PENDING = 1_000
