@@ -63,7 +63,8 @@ def from_dict(cls, data: dict, where: str = ""):
     hints = typing.get_type_hints(cls)
     values = {name: _typed(hints[name], value, f"{where}.{name}".lstrip("."))
               for name, value in data.items() if name in names}
-    return cls(**values)
+    # a field added later: a config saved before it existed keeps the behaviour it was saved with
+    return cls(**{**getattr(cls, "BEFORE_FIELD", {}), **values})
 
 
 def config_classes(hint) -> tuple[type, ...]:

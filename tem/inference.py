@@ -11,8 +11,16 @@ path-integrated code is to any stored code (a known place), merges them:
 step snaps back to where the same object was seen before. The prediction at ``t`` uses ``p_t``
 (made before ``x_t`` is seen): inference keeps the model causal.
 
+Backtracking (``backtrack``): a move that undoes the last undoable move of the walk (by the world's
+declared inverses, e.g. a tree's parent after a child) returns exactly to the corrected code held
+before that move. Matrices alone cannot: one parent matrix would have to return to the same code from
+every child, which forces siblings' codes together, and then a sibling that shows the same object
+looks like a revisit. The undoable moves form a stack per walk; a move that neither undoes its top nor
+can be undone (nor stays in place) clears it.
+
 State (carried between windows, like a memory): ``sense (B, M, D)`` unit sensations,
-``code (B, M, d)`` corrected codes, ``valid (B, M)`` bool.
+``code (B, M, d)`` corrected codes, ``valid (B, M)`` bool; the trail ``trail_code (B, K, d)``,
+``trail_action (B, K)`` int64 and ``trail_depth (B,)`` int64.
 """
 from __future__ import annotations
 
@@ -31,10 +39,25 @@ class PositionInference(nn.Module):
     Args:
         beta_sense, beta_code: initial inverse temperatures (learned) of the sensory and the
             positional agreement in the retrieval scores.
+        inverse_actions: ``(A,)`` the action that undoes each action (-1: none), from the world.
+        stay_actions: actions that leave the agent in place (they leave the trail alone).
+        backtrack: return exactly along the trail of undoable moves (see the module docstring).
     """
 
-    def __init__(self, beta_sense: float = 8.0, beta_code: float = 2.0):
+    TRAIL = 16
+    """moves remembered for backtracking (the deepest run of undoable moves kept; older ones drop)."""
+
+    def __init__(self, beta_sense: float = 8.0, beta_code: float = 2.0, inverse_actions=(), stay_actions=(),
+                 backtrack: bool = False):
         super().__init__()
+        if backtrack and not len(inverse_actions):
+            raise ValueError("backtracking needs the world's inverse_actions (which move undoes which)")
+        self.backtrack = backtrack
+        undone_by = torch.tensor(list(inverse_actions) or [-1], dtype=torch.long)  # (A,)
+        self.register_buffer("undone_by", undone_by, persistent=False)
+        stays = torch.zeros(len(undone_by), dtype=torch.bool)
+        stays[list(stay_actions)] = True
+        self.register_buffer("stays", stays, persistent=False)
         if not beta_sense > 0 or not beta_code > 0:
             raise ValueError(f"inference betas must be > 0, got {beta_sense}, {beta_code}")
         self.log_beta = nn.Parameter(torch.tensor([math.log(beta_sense), math.log(beta_code)]))
@@ -53,15 +76,52 @@ class PositionInference(nn.Module):
             state_dict[prefix + "gate_weight"] = torch.cat([weight, weight.new_zeros(1)])
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    @staticmethod
-    def initial_state(batch_size: int, sense_dim: int, code_dim: int, device="cpu") -> dict:
+    @classmethod
+    def initial_state(cls, batch_size: int, sense_dim: int, code_dim: int, device="cpu") -> dict:
         return {"sense": torch.zeros(batch_size, 0, sense_dim, device=device),
                 "code": torch.zeros(batch_size, 0, code_dim, device=device),
-                "valid": torch.zeros(batch_size, 0, dtype=torch.bool, device=device)}
+                "valid": torch.zeros(batch_size, 0, dtype=torch.bool, device=device),
+                **cls._empty_trail(batch_size, code_dim, device)}
+
+    @classmethod
+    def _empty_trail(cls, batch_size: int, code_dim: int, device) -> dict:
+        return {"trail_code": torch.zeros(batch_size, cls.TRAIL, code_dim, device=device),
+                "trail_action": torch.full((batch_size, cls.TRAIL), -1, dtype=torch.long, device=device),
+                "trail_depth": torch.zeros(batch_size, dtype=torch.long, device=device)}
 
     @staticmethod
     def reset(state: dict, slots: torch.Tensor) -> dict:
-        return {**state, "valid": state["valid"] & ~slots[:, None]}
+        out = {**state, "valid": state["valid"] & ~slots[:, None]}
+        if "trail_depth" in state:
+            out["trail_depth"] = state["trail_depth"] * ~slots
+        return out
+
+    def _backtrack(self, action: torch.Tensor, previous: torch.Tensor, trail: dict):
+        """Whether ``action (B,)`` undoes the last undoable move on the trail (then the code before
+        that move is returned exactly: ``(undoing (B,) bool, code (B, d))``), and a function that
+        updates the trail with the corrected code ``previous`` held before the move."""
+        codes, actions, depth = trail["trail_code"], trail["trail_action"], trail["trail_depth"]
+        B, K, d = codes.shape
+        top = (depth - 1).clamp(min=0)
+        top_action = actions.gather(1, top[:, None])[:, 0]
+        top_code = codes.gather(1, top[:, None, None].expand(-1, 1, d))[:, 0]
+        moving = action >= 0
+        a = action.clamp(min=0)
+        undoing = moving & (depth > 0) & (action == self.undone_by[top_action.clamp(min=0)])
+        pushing = moving & ~undoing & (self.undone_by[a] >= 0)
+        clearing = moving & ~undoing & ~pushing & ~self.stays[a]
+
+        def update(previous: torch.Tensor) -> dict:
+            full = pushing & (depth == K)  # drop the oldest move
+            c = torch.where(full[:, None, None], codes.roll(-1, 1), codes)
+            acts = torch.where(full[:, None], actions.roll(-1, 1), actions)
+            dep = depth - full.long()
+            slot = (torch.arange(K, device=depth.device)[None] == dep[:, None]) & pushing[:, None]  # (B, K)
+            c = torch.where(slot[..., None], previous[:, None, :], c)
+            acts = torch.where(slot, action[:, None], acts)
+            dep = torch.where(clearing, 0, dep + pushing.long() - undoing.long())
+            return {"trail_code": c, "trail_action": acts, "trail_depth": dep}
+        return undoing, top_code, update
 
     def forward(self, position, action: torch.Tensor, previous: torch.Tensor, sense: torch.Tensor,
                 state: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
@@ -93,8 +153,15 @@ class PositionInference(nn.Module):
         carried_units = F.normalize(carried_codes, dim=-1)
         M = carried_codes.shape[1]
         code, paths, codes, units, gates = previous, [], [], [], []
+        trail = {key: state[key] for key in ("trail_code", "trail_action", "trail_depth") if key in state}
+        if self.backtrack and not trail:  # a state from before the trail
+            trail = self._empty_trail(B, previous.shape[-1], previous.device)
         for t in range(T):
             path = position.step(action[:, t], code, operators)  # (B, d)
+            if self.backtrack:
+                undoing, before, update_trail = self._backtrack(action[:, t], code, trail)
+                path = torch.where(undoing[:, None], before, path)
+                trail = update_trail(code)
             unit_path = F.normalize(path, dim=-1)[:, None, :]  # (B, 1, d)
             # elementwise products, not bmm: batched matrix-vector products are slow on CPUs
             code_cos = (carried_units * unit_path).sum(-1)  # (B, M)
@@ -121,7 +188,7 @@ class PositionInference(nn.Module):
         code = torch.stack(codes, 1)
         new_state = {"sense": torch.cat([state["sense"], unit], 1), "code": torch.cat([state["code"], code], 1),
                      "valid": torch.cat([state["valid"], torch.ones(B, T, dtype=torch.bool, device=code.device)], 1)}
-        return torch.stack(paths, 1), code, torch.stack(gates, 1), _trim(new_state)
+        return torch.stack(paths, 1), code, torch.stack(gates, 1), {**_trim(new_state), **trail}
 
 
 def _trim(state: dict) -> dict:

@@ -58,8 +58,13 @@ class TEMtConfig:
     """loop closure (commuting codes): find, within a walk, the translations that map the world onto itself (a torus's sides) from objects that recur at a fixed displacement, and snap the code back onto the places it stored. on (training too) | eval (evaluation and analysis only: it has no parameters, and while training it costs ~10x the step for no gain) | off | auto: eval wherever the code is commuting phases (lattice worlds; a bounded grid never accepts a translation), else off."""
     inference_beta: float = 8.0
     """position inference: initial inverse temperature of the sensory match (learned)."""
+    backtrack: bool = True
+    """position inference: a move that undoes the last undoable move of the walk (the world's declared inverse, e.g. a tree's parent after a child) returns exactly to the code held before that move, instead of applying its matrix (a parent's matrix cannot return to every child's parent)."""
     memory: MemoryConfig = AttentionConfig()
     """the hippocampal memory (--memory attention | sdm)."""
+
+    BEFORE_FIELD: ClassVar[dict] = {"backtrack": False}
+    """what a config saved before a field existed means by it (its behaviour then)."""
 
     def __post_init__(self):
         if isinstance(self.inference, bool):  # configs written before "auto": true / false
@@ -151,7 +156,10 @@ class TEMt(Model):
         self.value = nn.Linear(config.sensory_dim, config.sensory_dim, bias=False)
         self.memory = make_memory(config.memory, config.key_dim, config.sensory_dim)
         self.readout = nn.Linear(config.sensory_dim, task.n_objects)
-        self.inference = PositionInference(beta_sense=config.inference_beta) if inference_for(config, task) else None
+        self.inference = (PositionInference(beta_sense=config.inference_beta, inverse_actions=task.inverse_actions,
+                                            stay_actions=task.stay_actions,
+                                            backtrack=config.backtrack and bool(task.inverse_actions))
+                          if inference_for(config, task) else None)
         self.closing = loop_closure_for(config, task)
         self.loop_closure = LoopClosure(task.n_objects) if self.closing != "off" else None
 

@@ -71,3 +71,63 @@ def test_the_gate_sees_whether_the_path_code_is_at_a_known_place():
     elsewhere = elsewhere - codes.T @ (codes @ elsewhere)  # orthogonal to every stored code
     _, _, gate, _ = inference(position, no_action, elsewhere[None] / elsewhere.norm(), unseen, state)
     assert gate.item() < 0.01
+
+
+def test_backtracking_returns_exactly_along_the_trail_of_undoable_moves():
+    """Actions 0 = parent (nothing undoes it), 1-2 = children (parent undoes them), 3 = stay. A parent
+    after a child returns to the code before the child, however deep; a parent with nothing on the
+    trail, or any move after a clear, uses the matrices; a stay leaves the trail alone; a reset slot
+    starts an empty trail."""
+    torch.manual_seed(0)
+    position = PositionCode(4, (8,), "free", stay_actions=(3,))
+    inference = PositionInference(inverse_actions=(-1, 0, 0, -1), stay_actions=(3,), backtrack=True)
+    state = inference.initial_state(2, 5, 8)
+    action = torch.tensor([[1, 2, 3, 0, 0, 0, 1], [0, 1, 0, 2, 2, 0, 0]])
+    start = torch.randn(2, 8)
+    with torch.no_grad():
+        path, code, _, after = inference(position, action, start, torch.randn(2, 7, 5), state)
+        plain = position.step(action[:, 3], code[:, 2], position.operators())
+    assert torch.equal(path[0, 3], code[0, 0]) and torch.equal(path[0, 4], start[0])  # two children undone
+    assert not torch.equal(path[0, 5], start[0]) and torch.allclose(path[0, 5:6], position.step(
+        action[0:1, 5], code[0:1, 4], position.operators()))  # nothing left on the trail: the parent matrix
+    assert torch.equal(path[1, 2], code[1, 0]) and torch.equal(path[1, 5], code[1, 3])
+    assert torch.equal(path[1, 6], code[1, 2])  # two children deep, two parents back
+    assert torch.equal(after["trail_depth"], torch.tensor([1, 0]))
+    assert torch.equal(after["trail_code"][0, 0], code[0, 5]) and after["trail_action"][0, 0] == 1
+    assert not torch.equal(plain[0], path[0, 3])  # the matrices would not have returned
+    assert PositionInference.reset(after, torch.tensor([True, False]))["trail_depth"].tolist() == [0, 0]
+    older = {key: value for key, value in state.items() if not key.startswith("trail")}  # a state from before
+    with torch.no_grad():
+        path_older, *_ = inference(position, action, start, torch.randn(2, 7, 5), older)
+    assert torch.equal(path_older[0, 4], start[0])
+    without = PositionInference(inverse_actions=(-1, 0, 0, -1), stay_actions=(3,), backtrack=False)
+    with torch.no_grad():
+        path_without, *_ = without(position, action, start, torch.randn(2, 7, 5), state)
+    assert not torch.equal(path_without[0, 4], start[0])
+
+
+def test_backtracking_needs_the_worlds_inverses_and_old_configs_keep_it_off():
+    import pytest
+
+    from tem.configuration import from_dict, to_dict
+    from tem.temt import TEMtConfig
+
+    with pytest.raises(ValueError, match="inverse_actions"):
+        PositionInference(backtrack=True)
+    saved = to_dict(TEMtConfig())
+    assert saved["backtrack"] is True and from_dict(TEMtConfig, saved).backtrack is True
+    del saved["backtrack"]  # a config written before the field existed
+    assert from_dict(TEMtConfig, saved).backtrack is False
+
+
+def test_a_move_that_cannot_be_undone_clears_the_trail():
+    torch.manual_seed(1)
+    position = PositionCode(5, (8,), "free")
+    inference = PositionInference(inverse_actions=(-1, 0, 0, -1, -1), backtrack=True)  # 4: a jump
+    action = torch.tensor([[1, 4, 0], [1, 3, 0]])  # 3 neither: it also clears
+    start = torch.randn(2, 8)
+    with torch.no_grad():
+        path, code, _, after = inference(position, action, start, torch.randn(2, 3, 5),
+                                         inference.initial_state(2, 5, 8))
+    assert not torch.equal(path[0, 2], start[0]) and not torch.equal(path[1, 2], start[1])
+    assert after["trail_depth"].tolist() == [0, 0]
