@@ -76,6 +76,28 @@ def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, monkeypatch
     assert_same_weights(weights(tmp_path / "full"), weights(tmp_path / "cut"))
 
 
+def test_a_tree_run_resumes_exactly_with_its_inference_trail(tmp_path, monkeypatch):
+    """Position inference and its backtracking trail are carried state: an interrupted tree run
+    resumes to the weights of an uninterrupted one."""
+    args = ("--world", "family-tree:2", "--steps", "6", "--checkpoint-every", "100", "--no-analysis",
+            "--eval-every", "0", "--walk-length", "40")
+    assert run_main(tmp_path, *args, name="full") == 0
+    carried = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)["carried_state"]["inference"]
+    assert carried["trail_depth"].max() > 0  # the walks hold undoable moves at the cut
+    original = Run.train_step
+
+    def interrupt_at_step_3(self):
+        if self.step == 3:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Run, "train_step", interrupt_at_step_3)
+    assert run_main(tmp_path, *args, name="cut") == 130
+    monkeypatch.setattr(Run, "train_step", original)
+    assert train_main(["--resume", str(tmp_path / "cut"), "--no-analysis"]) == 0
+    assert_same_weights(weights(tmp_path / "full"), weights(tmp_path / "cut"))
+
+
 def test_same_seed_same_weights_other_seed_differs(tmp_path):
     for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
         assert run_main(tmp_path, "--steps", "3", "--seed", seed, "--no-analysis", name=name) == 0
