@@ -19,8 +19,8 @@ looks like a revisit. The undoable moves form a stack per walk; a move that neit
 can be undone (nor stays in place) clears it.
 
 State (carried between windows, like a memory): ``sense (B, M, D)`` unit sensations,
-``code (B, M, d)`` corrected codes, ``valid (B, M)`` bool; the trail ``trail_code (B, K, d)``,
-``trail_action (B, K)`` int64 and ``trail_depth (B,)`` int64.
+``code (B, M, d)`` corrected codes, ``valid (B, M)`` bool; the trail of undoable moves, a stack:
+``trail_code (B, K, d)``, ``trail_action (B, K)`` int64 and ``trail_depth (B,)`` int64 (moves held).
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class PositionInference(nn.Module):
     """
 
     TRAIL = 16
-    """moves remembered for backtracking (the deepest run of undoable moves kept; older ones drop)."""
+    """undoable moves remembered for backtracking (a deeper run starts the trail afresh)."""
 
     def __init__(self, beta_sense: float = 8.0, beta_code: float = 2.0, inverse_actions=(), stay_actions=(),
                  backtrack: bool = False):
@@ -96,32 +96,33 @@ class PositionInference(nn.Module):
             out["trail_depth"] = state["trail_depth"] * ~slots
         return out
 
-    def _backtrack(self, action: torch.Tensor, previous: torch.Tensor, trail: dict):
-        """Whether ``action (B,)`` undoes the last undoable move on the trail (then the code before
-        that move is returned exactly: ``(undoing (B,) bool, code (B, d))``), and a function that
-        updates the trail with the corrected code ``previous`` held before the move."""
-        codes, actions, depth = trail["trail_code"], trail["trail_action"], trail["trail_depth"]
-        B, K, d = codes.shape
-        top = (depth - 1).clamp(min=0)
-        top_action = actions.gather(1, top[:, None])[:, 0]
-        top_code = codes.gather(1, top[:, None, None].expand(-1, 1, d))[:, 0]
-        moving = action >= 0
-        a = action.clamp(min=0)
-        undoing = moving & (depth > 0) & (action == self.undone_by[top_action.clamp(min=0)])
-        pushing = moving & ~undoing & (self.undone_by[a] >= 0)
-        clearing = moving & ~undoing & ~pushing & ~self.stays[a]
+    def _backtrack_plan(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What each move of ``action (B, T)`` does to the trail unless it undoes its last move:
+        ``(undoable, clears)`` ``(B, T)`` bool (an undoable move is pushed; a move that neither can be
+        undone nor stays in place clears the trail)."""
+        moving, kind = action >= 0, action.clamp(min=0)
+        undoable = moving & (self.undone_by[kind] >= 0)
+        return undoable, moving & ~undoable & ~self.stays[kind]
 
-        def update(previous: torch.Tensor) -> dict:
-            full = pushing & (depth == K)  # drop the oldest move
-            c = torch.where(full[:, None, None], codes.roll(-1, 1), codes)
-            acts = torch.where(full[:, None], actions.roll(-1, 1), actions)
-            dep = depth - full.long()
-            slot = (torch.arange(K, device=depth.device)[None] == dep[:, None]) & pushing[:, None]  # (B, K)
-            c = torch.where(slot[..., None], previous[:, None, :], c)
-            acts = torch.where(slot, action[:, None], acts)
-            dep = torch.where(clearing, 0, dep + pushing.long() - undoing.long())
-            return {"trail_code": c, "trail_action": acts, "trail_depth": dep}
-        return undoing, top_code, update
+    def _backtrack(self, action: torch.Tensor, undoable: torch.Tensor, clears: torch.Tensor,
+                   previous: torch.Tensor, trail: dict) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """One step: whether ``action (B,)`` undoes the last move on the trail, the code held before
+        that move ``(B, d)``, and the trail after the step (``previous``, the corrected code before the
+        move, pushed where the move is undoable). A push onto a full trail (``TRAIL`` moves) starts it
+        afresh: the moves it held are then undone by the matrices."""
+        codes, actions, depth = trail["trail_code"], trail["trail_action"], trail["trail_depth"]
+        K = codes.shape[1]
+        top = (depth - 1).clamp(min=0)  # (B,) the slot of the last move
+        top_action = actions.gather(1, top[:, None])[:, 0]
+        before = codes.gather(1, top[:, None, None].expand(-1, 1, codes.shape[2]))[:, 0]
+        undoing = (depth > 0) & (action >= 0) & (action == self.undone_by[top_action.clamp(min=0)])
+        push = undoable & ~undoing
+        depth = torch.where(push & (depth >= K), 0, depth)
+        slot = (torch.arange(K, device=depth.device) == depth[:, None]) & push[:, None]  # (B, K)
+        after = {"trail_code": torch.where(slot[..., None], previous[:, None, :], codes),
+                 "trail_action": torch.where(slot, action[:, None], actions),
+                 "trail_depth": torch.where(clears & ~undoing, 0, depth + push.long() - undoing.long())}
+        return undoing, before, after
 
     def forward(self, position, action: torch.Tensor, previous: torch.Tensor, sense: torch.Tensor,
                 state: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
@@ -154,14 +155,15 @@ class PositionInference(nn.Module):
         M = carried_codes.shape[1]
         code, paths, codes, units, gates = previous, [], [], [], []
         trail = {key: state[key] for key in ("trail_code", "trail_action", "trail_depth") if key in state}
-        if self.backtrack and not trail:  # a state from before the trail
-            trail = self._empty_trail(B, previous.shape[-1], previous.device)
+        if self.backtrack:
+            if not trail:  # a state from before the trail
+                trail = self._empty_trail(B, previous.shape[-1], previous.device)
+            undoable, clears = self._backtrack_plan(action)  # (B, T) each
         for t in range(T):
             path = position.step(action[:, t], code, operators)  # (B, d)
             if self.backtrack:
-                undoing, before, update_trail = self._backtrack(action[:, t], code, trail)
+                undoing, before, trail = self._backtrack(action[:, t], undoable[:, t], clears[:, t], code, trail)
                 path = torch.where(undoing[:, None], before, path)
-                trail = update_trail(code)
             unit_path = F.normalize(path, dim=-1)[:, None, :]  # (B, 1, d)
             # elementwise products, not bmm: batched matrix-vector products are slow on CPUs
             code_cos = (carried_units * unit_path).sum(-1)  # (B, M)

@@ -131,3 +131,19 @@ def test_a_move_that_cannot_be_undone_clears_the_trail():
                                          inference.initial_state(2, 5, 8))
     assert not torch.equal(path[0, 2], start[0]) and not torch.equal(path[1, 2], start[1])
     assert after["trail_depth"].tolist() == [0, 0]
+
+
+def test_a_full_trail_starts_afresh_and_never_returns_a_wrong_code():
+    torch.manual_seed(2)
+    position = PositionCode(2, (8,), "free")
+    inference = PositionInference(inverse_actions=(-1, 0), backtrack=True)  # 1: down, 0: up
+    K = PositionInference.TRAIL
+    action = torch.tensor([[1] * (K + 2) + [0] * 3])  # two moves past a full trail, then three up
+    start = torch.randn(1, 8)
+    with torch.no_grad():
+        path, code, _, after = inference(position, action, start, torch.randn(1, K + 5, 5),
+                                         inference.initial_state(1, 5, 8))
+    n = K + 2
+    assert torch.equal(path[0, n], code[0, n - 2]) and torch.equal(path[0, n + 1], code[0, n - 3])
+    assert not torch.equal(path[0, n + 2], code[0, n - 4])  # that move was dropped: the matrix
+    assert after["trail_depth"].tolist() == [0]
