@@ -22,3 +22,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def interrupted(monkeypatch):
+    """``interrupted(run, step)``: call ``run()`` with training interrupted (as by Ctrl-C) when it
+    reaches ``step``, and return what ``run()`` returns."""
+    from tem.training import Run
+
+    original = Run.train_step
+
+    def call(run, step: int):
+        def interrupt(self):
+            if self.step == step:
+                raise KeyboardInterrupt
+            return original(self)
+
+        monkeypatch.setattr(Run, "train_step", interrupt)
+        try:
+            return run()
+        finally:
+            monkeypatch.setattr(Run, "train_step", original)
+    return call

@@ -197,21 +197,12 @@ TINY_RUN = ["--model", "tem", "--memory", "hebbian", "--batch", "4", "--window",
             "--eval-worlds", "2", "--eval.worlds", "2", "--threads", "1", "--checkpoint-every", "100"]
 
 
-def test_interrupted_and_resumed_tem_run_matches_uninterrupted(tmp_path, monkeypatch):
+def test_interrupted_and_resumed_tem_run_matches_uninterrupted(tmp_path, interrupted):
     def run(name, *args):
         return train_main(TINY_RUN + ["--out", str(tmp_path / name), "--steps", "6", "--no-analysis", *args])
 
     assert run("full") == 0
-    original = Run.train_step
-
-    def interrupt_at_step_3(self):
-        if self.step == 3:
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(Run, "train_step", interrupt_at_step_3)
-    assert run("cut") == 130
-    monkeypatch.setattr(Run, "train_step", original)
+    assert interrupted(lambda: run("cut"), step=3) == 130
     assert train_main(["--resume", str(tmp_path / "cut"), "--no-analysis"]) == 0
     full, cut = (torch.load(tmp_path / n / "checkpoint.pt", weights_only=True)["model"] for n in ("full", "cut"))
     assert full.keys() == cut.keys()

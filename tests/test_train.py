@@ -59,24 +59,16 @@ def test_run_without_analysis_still_records_its_last_step(tmp_path):
     assert last["step"] == "3" and float(last["train_acc"]) >= 0 and last["link_inference_acc"] == ""
 
 
-def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, monkeypatch):
+def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, interrupted):
     assert run_main(tmp_path, "--steps", "9", "--checkpoint-every", "100", "--no-analysis", name="full") == 0
-    original = Run.train_step
-
-    def interrupt_at_step_5(self):
-        if self.step == 5:
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(Run, "train_step", interrupt_at_step_5)
-    assert run_main(tmp_path, "--steps", "9", "--checkpoint-every", "100", "--no-analysis", name="cut") == 130
-    assert torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["step"] == 5
-    monkeypatch.setattr(Run, "train_step", original)
+    cut = interrupted(lambda: run_main(tmp_path, "--steps", "9", "--checkpoint-every", "100", "--no-analysis",
+                                       name="cut"), step=5)
+    assert cut == 130 and torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)["step"] == 5
     assert train_main(["--resume", str(tmp_path / "cut"), "--no-analysis"]) == 0
     assert_same_weights(weights(tmp_path / "full"), weights(tmp_path / "cut"))
 
 
-def test_a_tree_run_resumes_exactly_with_its_inference_trail(tmp_path, monkeypatch):
+def test_a_tree_run_resumes_exactly_with_its_inference_trail(tmp_path, interrupted):
     """Position inference and its backtracking trail are carried state: an interrupted tree run
     resumes to the weights of an uninterrupted one."""
     args = ("--world", "family-tree:2", "--steps", "6", "--checkpoint-every", "100", "--no-analysis",
@@ -84,16 +76,7 @@ def test_a_tree_run_resumes_exactly_with_its_inference_trail(tmp_path, monkeypat
     assert run_main(tmp_path, *args, name="full") == 0
     carried = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)["carried_state"]["inference"]
     assert carried["trail_depth"].max() > 0  # the walks hold undoable moves at the cut
-    original = Run.train_step
-
-    def interrupt_at_step_3(self):
-        if self.step == 3:
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(Run, "train_step", interrupt_at_step_3)
-    assert run_main(tmp_path, *args, name="cut") == 130
-    monkeypatch.setattr(Run, "train_step", original)
+    assert interrupted(lambda: run_main(tmp_path, *args, name="cut"), step=3) == 130
     assert train_main(["--resume", str(tmp_path / "cut"), "--no-analysis"]) == 0
     assert_same_weights(weights(tmp_path / "full"), weights(tmp_path / "cut"))
 
