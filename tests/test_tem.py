@@ -16,7 +16,7 @@ from tem.model import Task, map_state
 from tem.tem import LOSS_NAMES, TEM, TEMConfig
 from tem.tem.hebbian import HebbianWindow
 from tem.tem.modules import Transition
-from tem.training import Run, make_config
+from tem.training import make_config
 from tem.training.cli import main as train_main
 from tem.training.run import learning_rate
 from tests.test_hebbian import dense_attractor
