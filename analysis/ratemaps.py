@@ -143,14 +143,13 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
     chooser = UnitChooser(population, n_hpc_units, half)
     mec_sum, hpc_sum, occupancy = None, None, np.zeros(n)
     written, trace, trace_nodes = 0, [], []
-    seen = 0  # walk steps whose nodes the chooser has seen
 
     def activity_units(batch) -> np.ndarray:
-        """A growing memory's units are chosen from the walk's nodes alone, before the model runs: a
-        window needs no activity before the mapped half, then only theirs."""
-        nonlocal units, seen
-        steps = np.arange(seen, seen + window)
-        seen += window
+        """A growing memory's units are chosen from the walk's nodes alone, before the model runs
+        (``written`` is still the window's first step): a window needs no activity before the mapped
+        half, then only theirs."""
+        nonlocal units
+        steps = np.arange(written, written + window)
         if units is None:
             units = chooser.see(batch.node[0], steps, None, None)
         return units if units is not None and (steps >= half).any() else np.zeros(0, dtype=np.int64)

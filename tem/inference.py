@@ -58,6 +58,7 @@ class PositionInference(nn.Module):
         stays = torch.zeros(len(undone_by), dtype=torch.bool)
         stays[list(stay_actions)] = True
         self.register_buffer("stays", stays, persistent=False)
+        self.register_buffer("trail_slots", torch.arange(self.TRAIL), persistent=False)
         if not beta_sense > 0 or not beta_code > 0:
             raise ValueError(f"inference betas must be > 0, got {beta_sense}, {beta_code}")
         self.log_beta = nn.Parameter(torch.tensor([math.log(beta_sense), math.log(beta_code)]))
@@ -111,14 +112,14 @@ class PositionInference(nn.Module):
         move, pushed where the move is undoable). A push onto a full trail (``TRAIL`` moves) starts it
         afresh: the moves it held are then undone by the matrices."""
         codes, actions, depth = trail["trail_code"], trail["trail_action"], trail["trail_depth"]
-        K = codes.shape[1]
+        K = len(self.trail_slots)
         top = (depth - 1).clamp(min=0)  # (B,) the slot of the last move
         top_action = actions.gather(1, top[:, None])[:, 0]
         before = codes.gather(1, top[:, None, None].expand(-1, 1, codes.shape[2]))[:, 0]
         undoing = (depth > 0) & (action >= 0) & (action == self.undone_by[top_action.clamp(min=0)])
         push = undoable & ~undoing
         depth = torch.where(push & (depth >= K), 0, depth)
-        slot = (torch.arange(K, device=depth.device) == depth[:, None]) & push[:, None]  # (B, K)
+        slot = (self.trail_slots == depth[:, None]) & push[:, None]  # (B, K)
         after = {"trail_code": torch.where(slot[..., None], previous[:, None, :], codes),
                  "trail_action": torch.where(slot, action[:, None], actions),
                  "trail_depth": torch.where(clears & ~undoing, 0, depth + push.long() - undoing.long())}
