@@ -57,10 +57,14 @@ def build_parser(flags: bool = True) -> argparse.ArgumentParser:
             sub.add_argument("--format", required=True, choices=list(FORMATS),
                              help="nwb, pynapple, netcdf (these need: pip install -e \".[export]\") or csv")
             sub.add_argument("--overwrite", action="store_true", help="write into an existing, non-empty --to")
-        if command in ("ratemaps", "export"):
+        if command == "export":
             sub.add_argument("--threads", type=int, default=1,
-                             help="torch threads for the mapping walks (default 1: their products are small, "
+                             help="torch threads for the walk (default 1: its products are small, "
                                   "more threads mostly wait on each other; 0: torch's default)")
+        if command == "ratemaps":
+            sub.add_argument("--threads", type=int, default=None,
+                             help="torch threads for the two mapping walks (default: one per walk, at most one per "
+                                  "CPU; 0: torch's default)")
     sdm = commands.add_parser("sdm", help="SDM circle intersection vs softmax: fitted beta and figure")
     sdm.add_argument("--n", type=int, default=64, help="dimension of the binary space")
     sdm.add_argument("--d", type=int, default=11, help="Hamming radius of the read/write circles")
@@ -141,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             result = export_run(args.run_dir, args.to, args.format, settings, overwrite=args.overwrite,
                                 device=args.device, threads=args.threads or None)
         else:
-            result = ratemaps_run(args.run_dir, settings, device=args.device, threads=args.threads or None)
+            result = ratemaps_run(args.run_dir, settings, device=args.device, threads=args.threads)
     except (ValueError, FileNotFoundError, MissingExtra) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

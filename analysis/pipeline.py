@@ -99,7 +99,7 @@ def default_ratemap_world(spec: str) -> str:
 
 
 def ratemaps_run(run_dir, settings: RatemapConfig = RatemapConfig(), *, device: str = "cpu",
-                 progress: bool = True, threads: int | None = 1) -> dict:
+                 progress: bool = True, threads: int | None = None) -> dict:
     """Rate maps, spatial scores and remapping of the model in ``run_dir`` on ``settings.world``
     (default: the run's own rate-map world).
 
@@ -110,7 +110,8 @@ def ratemaps_run(run_dir, settings: RatemapConfig = RatemapConfig(), *, device: 
     fixed population: :func:`analysis.relationship.relationship_for_run`); each name ends in
     ``-WORLD`` when the world is not the run's own rate-map world, so that maps on another world
     never overwrite the run's. The two walks (the maps, and the world with new objects for
-    remapping) run side by side on ``threads`` torch threads (:func:`analysis.ratemaps.record_walks`).
+    remapping) run side by side on ``threads`` torch threads (:func:`analysis.ratemaps.record_walks`;
+    None: one per walk).
     """
     from analysis.remapping import remapping_scores
 

@@ -7,6 +7,7 @@ Units come through the model contract (:class:`tem.model.Model`): the MEC cells 
 from __future__ import annotations
 
 import contextlib
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 from tqdm import trange
 
-from envs import WalkPolicy, WalkSampler, World
+from envs import Batch, WalkPolicy, WalkSampler, World
 
 
 class RateMaps(NamedTuple):
@@ -87,15 +88,17 @@ def run_windows(model, windows, batch_size: int, *, device="cpu", return_activit
 
     ``activity_units``: for analyses that need no predictions, a function of each window's batch
     that gives the only hippocampal units whose activity that window needs (``(batch_size, N)``
-    ids, N may be 0); the model then runs :meth:`tem.model.Model.track` (faster; ``logits`` may be
-    None)."""
+    ids, N may be 0; None: every unit); the model then runs :meth:`tem.model.Model.track` (faster;
+    ``logits`` may be None)."""
     state = model.initial_state(batch_size, device)
     for batch in windows:
         obs, action, new_world = (torch.as_tensor(x, device=device) for x in (batch.obs, batch.action, batch.new_world))
         if activity_units is None:
             out = model(obs, action, new_world, state, return_activity=return_activity)
         else:
-            units = torch.as_tensor(activity_units(batch), dtype=torch.long, device=device).reshape(batch_size, -1)
+            units = activity_units(batch)
+            if units is not None:
+                units = torch.as_tensor(units, dtype=torch.long, device=device).reshape(batch_size, -1)
             out = model.track(obs, action, new_world, state, units)
         state = out.state
         yield batch, out
@@ -116,16 +119,51 @@ def split_window(batch, window: int):
                              new_world=batch.new_world if start == 0 else np.zeros_like(batch.new_world))
 
 
+def _walks(world: World, walk_length: int, seeds, *, n_objects: int, window: int, progress: bool):
+    """The windows of one walk of ``world`` per seed of ``seeds`` (uniform policy; a seed fixes the
+    walk and the objects), as one :class:`~envs.Batch` of ``len(seeds)`` walks per window: walk ``b``
+    is the walk a sampler of batch size 1 and seed ``seeds[b]`` takes."""
+    samplers = [WalkSampler([world], 1, window, walk_length, n_objects=n_objects, seed=seed, stagger=False,
+                            policy=WalkPolicy()) for seed in seeds]
+    desc = f"walk {world.name}" if len(seeds) == 1 else f"{len(seeds)} walks of {world.name}"
+    for _ in trange(samplers[0].windows_per_walk, desc=desc, unit="window", disable=not progress, leave=False):
+        parts = [sampler.next_window() for sampler in samplers]
+        yield Batch(*(np.concatenate(field) for field in zip(*parts)))
+
+
 def walk_windows(model, world: World, walk_length: int, *, n_objects: int = 45, window: int = 250, seed: int = 0,
                  device="cpu", progress: bool = False, activity_units=None):
     """Run ``model`` along one walk of ``world`` (uniform policy, ``seed`` fixes the walk and the
     objects): yields ``(batch, out)`` per window, the sampler's :class:`~envs.Batch` (batch size 1)
     and the model's output with the memory's activity (of ``activity_units`` only when given, as
     in :func:`run_windows`)."""
-    sampler = WalkSampler([world], 1, window, walk_length, n_objects=n_objects, seed=seed, stagger=False,
-                          policy=WalkPolicy())
-    yield from run_windows(model, sampler_windows(sampler, progress=progress, desc=f"walk {world.name}"), 1,
-                           device=device, activity_units=activity_units)
+    windows = _walks(world, walk_length, (seed,), n_objects=n_objects, window=window, progress=progress)
+    yield from run_windows(model, windows, 1, device=device, activity_units=activity_units)
+
+
+class _MapSums:
+    """One walk's running sums over its mapped second half: activity per unit and node, visits."""
+
+    def __init__(self, n_nodes: int):
+        self.mec = self.hpc = None
+        self.occupancy = np.zeros(n_nodes)
+        self.trace, self.nodes = [], []
+
+    def add(self, nodes: np.ndarray, position: np.ndarray, activity: np.ndarray) -> None:
+        """``nodes (k,)`` visited with MEC cells ``position (k, n_mec)`` and units ``activity (k, n_units)``."""
+        if self.mec is None:
+            self.mec, self.hpc = np.zeros((position.shape[1], len(self.occupancy))), np.zeros((activity.shape[1], len(self.occupancy)))
+        np.add.at(self.mec.T, nodes, position)
+        np.add.at(self.hpc.T, nodes, activity)
+        np.add.at(self.occupancy, nodes, 1)
+        self.trace.append(activity)
+        self.nodes.append(nodes)
+
+    def maps(self, units: np.ndarray) -> RateMaps:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            visited = np.where(self.occupancy > 0, self.occupancy, np.nan)
+            return RateMaps(self.mec / visited, self.hpc / visited, self.occupancy, units, np.concatenate(self.nodes),
+                            np.concatenate(self.trace))
 
 
 def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 45, n_hpc_units: int = 64,
@@ -135,49 +173,56 @@ def record_rate_maps(model, world: World, walk_length: int, *, n_objects: int = 
     over the second half of the walk, as TEM did. ``seed`` fixes the walk and the objects. For a
     fixed population, ``units`` (neuron ids) maps those neurons instead of choosing them from the
     walk (so that a second walk maps the same neurons as the first)."""
-    if units is not None and model.hippocampal_units != "neuron":
-        raise ValueError("units can be given only for a fixed population of neurons")
-    half = walk_length // 2
-    n = world.n_nodes
+    return _record(model, world, walk_length, (seed,), n_objects=n_objects, n_hpc_units=n_hpc_units, window=window,
+                   device=device, progress=progress, units=units)[0]
+
+
+def _record(model, world: World, walk_length: int, seeds, *, n_objects: int, n_hpc_units: int, window: int,
+            device, progress: bool, units: np.ndarray | None) -> list[RateMaps]:
+    """:func:`record_rate_maps` of one walk per seed of ``seeds``, run as one batch. Each walk
+    chooses its own units of a memory that grows with the walk; the first walk chooses the neurons
+    of a fixed population that all walks map (unless ``units`` gives them)."""
     population = model.hippocampal_units == "neuron"
-    chooser = UnitChooser(population, n_hpc_units, half)
-    mec_sum, hpc_sum, occupancy = None, None, np.zeros(n)
-    written, trace, trace_nodes = 0, [], []
+    if units is not None and not population:
+        raise ValueError("units can be given only for a fixed population of neurons")
+    B, half = len(seeds), walk_length // 2
+    choosers = [UnitChooser(population, n_hpc_units, half) for _ in seeds]
+    chosen = [units] * B
+    sums = [_MapSums(world.n_nodes) for _ in seeds]
+    written = 0
 
-    def activity_units(batch) -> np.ndarray:
-        """A growing memory's units are chosen from the walk's nodes alone, before the model runs
-        (``written`` is still the window's first step): a window needs no activity before the mapped
-        half, then only theirs."""
-        nonlocal units
+    def activity_units(batch) -> np.ndarray | None:
+        """A population's units are chosen from its activity (every unit until then). A growing
+        memory's units are chosen from the walk's nodes alone, before the model runs (``written`` is
+        still the window's first step): a window needs no activity before the mapped half, then
+        only theirs (padded with -1 where a walk has fewer)."""
+        if population:
+            return None if chosen[0] is None else np.stack(chosen)
         steps = np.arange(written, written + window)
-        if units is None:
-            units = chooser.see(batch.node[0], steps, None, None)
-        return units if units is not None and (steps >= half).any() else np.zeros(0, dtype=np.int64)
+        for b in range(B):
+            if chosen[b] is None:
+                chosen[b] = choosers[b].see(batch.node[b], steps, None, None)
+        if not (steps >= half).any():
+            return np.zeros((B, 0), dtype=np.int64)
+        out = np.full((B, max(len(c) for c in chosen)), -1, dtype=np.int64)
+        for b, c in enumerate(chosen):
+            out[b, :len(c)] = c
+        return out
 
-    for batch, out in walk_windows(model, world, walk_length, n_objects=n_objects, window=window, seed=seed,
-                                   device=device, progress=progress,
-                                   activity_units=None if population else activity_units):
+    windows = _walks(world, walk_length, seeds, n_objects=n_objects, window=window, progress=progress)
+    for batch, out in run_windows(model, windows, B, device=device, activity_units=activity_units):
         steps = np.arange(written, written + window)
         keep = (steps >= half) & (steps < walk_length)
-        if units is None and population:
-            units = chooser.see(batch.node[0], steps, out.memory_activity[0], out.memory_units[0])
+        if chosen[0] is None and population:
+            chosen = [choosers[0].see(batch.node[0], steps, out.memory_activity[0], out.memory_units[0])] * B
         written += window
         if not keep.any():
             continue
-        nodes = batch.node[0][keep]
-        position = out.mec[0].float().cpu().numpy()[keep]  # (k, n_mec)
-        activity = unit_activity(out.memory_activity[0], out.memory_units[0], units)[keep]
-        if mec_sum is None:
-            mec_sum, hpc_sum = np.zeros((position.shape[1], n)), np.zeros((len(units), n))
-        np.add.at(mec_sum.T, nodes, position)
-        np.add.at(hpc_sum.T, nodes, activity)
-        np.add.at(occupancy, nodes, 1)
-        trace.append(activity)
-        trace_nodes.append(nodes)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        visited = np.where(occupancy > 0, occupancy, np.nan)
-        return RateMaps(mec_sum / visited, hpc_sum / visited, occupancy, units, np.concatenate(trace_nodes),
-                        np.concatenate(trace))
+        mec = out.mec.float().cpu().numpy()[:, keep]  # (B, k, n_mec)
+        for b in range(B):
+            sums[b].add(batch.node[b][keep], mec[b], unit_activity(out.memory_activity[b], out.memory_units[b],
+                                                                   chosen[b])[keep])
+    return [walk.maps(c) for walk, c in zip(sums, chosen)]
 
 
 @contextlib.contextmanager
@@ -192,27 +237,29 @@ def torch_threads(threads: int | None):
         torch.set_num_threads(before)
 
 
-def record_walks(model, world: World, walk_length: int, *, seeds=(0,), threads: int | None = 1,
+def record_walks(model, world: World, walk_length: int, *, seeds=(0,), threads: int | None = None,
                  **kwargs) -> list[RateMaps]:
-    """:func:`record_rate_maps` of one walk per seed of ``seeds`` (``kwargs`` go to it), the walks
-    side by side on one Python thread each, with ``threads`` torch threads for them all (default 1:
-    a walk is many small sequential products, which more threads only split into pieces that wait
-    on each other: on a busy 2-core machine that made the walk tens of times slower; None keeps
-    torch's setting). Each walk's maps are those it gets alone. For a fixed population of neurons,
-    the later walks map the neurons the first walk chose (the walks then run one after another)."""
+    """:func:`record_rate_maps` of one walk per seed of ``seeds`` (``kwargs`` go to it); each walk
+    takes the walk, and chooses the units, it takes alone.
+
+    A memory that grows with the walk: the walks run side by side, one Python thread each (their
+    products release the GIL). A fixed population of neurons: the later walks map the neurons the
+    first walk chose, so the walks run in step, as one batch (TEM's many small operations hold
+    the GIL: threads would take turns). ``threads``: torch threads (None: one per walk, at most one
+    per CPU; 0: torch's setting)."""
     if torch.device(kwargs.get("device", "cpu")).type != "cpu":
-        threads = None
-    if model.hippocampal_units == "neuron" and len(seeds) > 1:
-        with torch_threads(threads):
-            first = record_rate_maps(model, world, walk_length, seed=seeds[0], **kwargs)
-            rest = [record_rate_maps(model, world, walk_length, seed=seed, units=first.hpc_units,
-                                     **{**kwargs, "progress": False}) for seed in seeds[1:]]
-        return [first, *rest]
-    with torch_threads(threads), ThreadPoolExecutor(max_workers=len(seeds)) as pool:
-        walks = [pool.submit(record_rate_maps, model, world, walk_length, seed=seed,
-                             **{**kwargs, "progress": kwargs.get("progress", False) and i == 0})
+        threads = 0
+    options = {"n_objects": 45, "n_hpc_units": 64, "window": 250, "device": "cpu", "progress": False, "units": None,
+               **kwargs}
+    seeds = tuple(seeds)
+    if model.hippocampal_units == "neuron":
+        with torch_threads(min(len(seeds), os.cpu_count() or 1) if threads is None else threads):
+            return _record(model, world, walk_length, seeds, **options)
+    with torch_threads(1 if threads is None else threads), ThreadPoolExecutor(max_workers=len(seeds)) as pool:
+        walks = [pool.submit(_record, model, world, walk_length, (seed,),
+                             **{**options, "progress": options["progress"] and i == 0})
                  for i, seed in enumerate(seeds)]
-        return [walk.result() for walk in walks]
+        return [walk.result()[0] for walk in walks]
 
 
 def unit_activity(activity: torch.Tensor, column_units: torch.Tensor, units: np.ndarray) -> np.ndarray:

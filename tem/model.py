@@ -153,11 +153,12 @@ class Model(nn.Module, ABC):
         """
 
     def track(self, obs: torch.Tensor, action: torch.Tensor, new_world: torch.Tensor, state: dict,
-              activity_units: torch.Tensor) -> ModelOutput:
+              activity_units: torch.Tensor | None = None) -> ModelOutput:
         """Run one window for an analysis that needs only the cells and some hippocampal units: like
         ``forward(..., return_activity=True)``, but a model may skip its predictions (``logits``
         None) and return the activity of only ``activity_units (B, N)`` (unit ids as in
-        ``memory_units``; N may be 0), when that is faster. This default runs :meth:`forward`."""
+        ``memory_units``; N may be 0; None: every unit), when that is faster. The state after the
+        window is the one ``forward`` gives. This default runs :meth:`forward`."""
         return self(obs, action, new_world, state, return_activity=True)
 
     @abstractmethod

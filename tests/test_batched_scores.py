@@ -146,6 +146,32 @@ def test_tracking_without_predictions_gives_the_cells_and_units_of_a_full_window
         assert torch.equal(full_state["memory"][name], track_state["memory"][name])
 
 
+def test_tem_tracking_reads_its_generative_memory_only_where_the_state_needs_it():
+    """TEM's ``track`` (the generative memory read with ``g_inf`` only, nothing predicted) gives the
+    cells, every hippocampal unit and the state of a full window."""
+    world = make_worlds("square:4")[0]
+    torch.manual_seed(0)
+    config = TEMConfig(g_sizes=(6, 6), g_sub_sizes=(3, 3), frequencies=(0.99, 0.3), n_x_c=5, inference_iterations=(3, 3),
+                       generative_iterations=(3, 2), eta_ramp=1, lambda_ramp=1)
+    model = build_model(config, Task.from_world(world, n_objects=10)).eval()
+    sampler = WalkSampler([world], 2, 6, 30, n_objects=10, seed=1)
+    full_state = track_state = model.initial_state(2)
+    with torch.no_grad():
+        for _ in range(7):  # a new walk starts in the sixth window
+            batch = sampler.next_window()
+            obs, action, new_world = (torch.as_tensor(x) for x in (batch.obs, batch.action, batch.new_world))
+            full = model(obs, action, new_world, full_state, return_activity=True)
+            tracked = model.track(obs, action, new_world, track_state, None)
+            assert tracked.logits is None and full.logits is not None
+            for got, want in ((tracked.mec, full.mec), (tracked.memory_activity, full.memory_activity),
+                              (tracked.memory_units, full.memory_units)):
+                torch.testing.assert_close(got, want, atol=0, rtol=0)
+            full_state, track_state = full.state, tracked.state
+    for name, part in full_state["memory"].items():
+        for key, value in part.items():
+            torch.testing.assert_close(track_state["memory"][name][key], value, atol=0, rtol=0)
+
+
 def test_rate_maps_from_tracking_equal_those_from_full_windows(monkeypatch):
     """The rate maps ask only for the mapped units' activity, and none before the mapped half: the
     same maps as from every unit's activity at every window."""

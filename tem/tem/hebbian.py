@@ -137,6 +137,8 @@ class HebbianMemory(nn.Module):
         if (dense is not None and dense.requires_grad) or part.weights.requires_grad:
             raise ValueError("the attractor passes no gradient to the memory weights or the dense part")
         counts = tuple(sum(count > i for count in iterations) for i in range(max(iterations, default=0)))
+        if not torch.is_grad_enabled():  # the sources serve only gradients; unpacking some 500 arguments
+            sources = ()                 # costs a long window's read as much as its products
         if self.hierarchical:
             return ModularAttractor.apply(query, self.from_to, kappa, counts, dense, dense_scale, *part, n_fixed, *sources)
         return FlatAttractor.apply(query, self.module_width, kappa, counts, dense, dense_scale, *part, n_fixed, *sources)

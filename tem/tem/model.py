@@ -250,8 +250,14 @@ class TEM(Model):
         out["total"] = obs.shape[1] * sum(weights[name] * out[name] for name in LOSS_NAMES)
         return out
 
+    def track(self, obs, action, new_world, state, activity_units=None) -> ModelOutput:
+        """:meth:`tem.model.Model.track`: the generative memory is read only where the state needs
+        it (with ``g_inf``, whose prediction error it stores), not with ``g_path``, and nothing is
+        predicted (``logits`` None, no losses' terms). Returns every hippocampal unit."""
+        return self(obs, action, new_world, state, return_activity=True, predict=False)
+
     def forward(self, obs: torch.Tensor, action: torch.Tensor, new_world: torch.Tensor, state: dict, *,
-                step: int | None = None, return_activity: bool = False) -> ModelOutput:
+                step: int | None = None, return_activity: bool = False, predict: bool = True) -> ModelOutput:
         """Run one window.
 
         Args:
@@ -259,6 +265,7 @@ class TEM(Model):
             new_world: ``(B,)`` bool, slots whose walk starts at this window (state reset).
             state: from :meth:`initial_state` or the previous window.
             step: gradient step for the schedules (default: ``trained_steps``).
+            predict: False for :meth:`track`.
         """
         c = self.config
         B, T = obs.shape
@@ -302,8 +309,9 @@ class TEM(Model):
             g_inf = (g_path * precision_path + mu_raw.clamp(c.g_min, 1) * precision_mem) / (precision_path + precision_mem)
             # 3. hippocampal conjunction
             p_inf = hippocampal_activation(self._g_to_p(g_inf) * x_p[:, t])
-            # 4. generative memory, queried with g_inf and with g_path
-            p_gen = generative.read(self._g_to_p(torch.stack([g_inf, g_path], 1)), c.kappa, c.generative_iterations)
+            # 4. generative memory, queried with g_inf and (for the predictions) with g_path
+            queries = torch.stack([g_inf, g_path], 1) if predict else g_inf[:, None]
+            p_gen = generative.read(self._g_to_p(queries), c.kappa, c.generative_iterations)
             # 5. Hebbian writes (read by later steps)
             generative.write(p_inf + p_gen[:, 0], p_inf - p_gen[:, 0])
             inference.write(p_inf + p_x, p_inf - p_x)
@@ -311,13 +319,16 @@ class TEM(Model):
                 rec[name].append(value)
             g_prev = g_inf
         rec = {name: torch.stack(values, 1) for name, values in rec.items()}  # (B, T, ...)
-        logits = self.predict_x(torch.cat([rec["p_inf"][:, :, None], rec["p_gen"]], 2)[..., : self.n_p0])  # (B, T, 3, n_x)
         memory = {"generative": generative.final_state(), "inference": inference.final_state()}
-        terms = {"p_inf": rec["p_inf"], "p_x": rec["p_x"], "p_g_inf": rec["p_gen"][:, :, 0], "g_inf": rec["g_inf"],
-                 "g_path": rec["g_path"], "logits_p": logits[:, :, 0], "logits_g": logits[:, :, 1]}
+        prediction, terms = None, {}
+        if predict:
+            logits = self.predict_x(torch.cat([rec["p_inf"][:, :, None], rec["p_gen"]], 2)[..., : self.n_p0])  # (B, T, 3, n_x)
+            prediction = logits[:, :, 2]
+            terms = {"p_inf": rec["p_inf"], "p_x": rec["p_x"], "p_g_inf": rec["p_gen"][:, :, 0], "g_inf": rec["g_inf"],
+                     "g_path": rec["g_path"], "logits_p": logits[:, :, 0], "logits_g": logits[:, :, 1]}
         new_state = {"g": g_prev, "x": filtered[:, -1], "memory": memory}
         activity = units = None
         if return_activity:
             activity = self.memory.unpad(rec["p_inf"])  # (B, T, n_p)
             units = torch.arange(activity.shape[-1], device=activity.device).expand(B, -1)
-        return ModelOutput(logits[:, :, 2], rec["g_inf"], activity, units, new_state, aux=terms)
+        return ModelOutput(prediction, rec["g_inf"], activity, units, new_state, aux=terms)
