@@ -250,7 +250,7 @@ def autocorrelograms(rate_maps, min_overlap=None) -> np.ndarray:
     cols = np.r_[shape[1] - width + 1:shape[1], :width]
 
     def sums(spectrum):  # out[..., H-1+dy, W-1+dx] = sum_ij u[i+dy, j+dx] v[i, j] for spectrum U conj(V)
-        return sp_fft.irfft2(spectrum, s=shape, axes=(-2, -1))[..., rows[:, None], cols]
+        return sp_fft.irfft2(spectrum, s=shape, axes=(-2, -1)).take(rows, axis=-2).take(cols, axis=-1)
 
     mask = sp_fft.rfft2(masks.astype(float), s=shape, axes=(-2, -1))
     mask_conj = mask.conj()
@@ -258,12 +258,19 @@ def autocorrelograms(rate_maps, min_overlap=None) -> np.ndarray:
     n, s_a = np.rint(sums(mask * mask_conj)), sums(values * mask_conj)
     sq_a = sums(sp_fft.rfft2(z * z, s=shape, axes=(-2, -1)) * mask_conj)
     cross = sums(values * values.conj())
-    s_b, sq_b = s_a[:, ::-1, ::-1], sq_a[:, ::-1, ::-1]  # the second map's sums: the opposite shift
-    var_a, var_b = n * sq_a - s_a ** 2, n * sq_b - s_b ** 2
-    cov = n * cross - s_a * s_b
-    ok = (n >= np.maximum(min_overlap, 2)) & (var_a > 1e-9 * n ** 2) & (var_b > 1e-9 * n ** 2)
+    s_b = s_a[:, ::-1, ::-1]  # the second map's sums: the opposite shift
+    var_a = n * sq_a - s_a * s_a
+    var_b = var_a[:, ::-1, ::-1]  # n is point-symmetric (integers): the second map's variance, exactly
+    # in place from here: these arrays are large, and allocating them cost as much as the FFTs
+    cov = n * cross
+    cov -= s_a * s_b
+    floor = 1e-9 * (n * n)
+    ok = (var_a > floor) & (var_b > floor)
+    ok &= n >= np.maximum(min_overlap, 2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(ok, cov / np.sqrt(var_a * var_b), np.nan)
+        denominator = np.sqrt(var_a * var_b)
+        out = np.divide(cov, denominator, out=cov)
+    out[~ok] = np.nan
     return np.clip(out, -1.0, 1.0, out=out)
 
 
