@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -132,24 +133,39 @@ def ratemaps_run(run_dir, settings: RatemapConfig = RatemapConfig(), *, device: 
               "memory": model.memory_kind}
     is_grid_world = target.lattice is not None
     modules = mec_modules(model)
-    if is_grid_world:
-        result.update(_score_maps(maps, target, settings.shuffles, settings.seed, progress))
-        result.update(_module_summary(result["mec_units"], modules, default_bin_size(target.positions)))
-    else:
+    if not is_grid_world:
         result["note"] = "grid and place scores need a square or hexagonal world; maps only"
-    result["remapping"] = remapping_scores(maps, other, target)
+    with ThreadPoolExecutor(max_workers=1) as background:  # grid scores take seconds, mostly outside the GIL:
+        grid = (background.submit(_grid_scores, maps, target, settings.shuffles, settings.seed, progress)
+                if is_grid_world else None)
+        place = _place_scores(maps, target, settings.shuffles, settings.seed) if is_grid_world else None
+        remapping = remapping_scores(maps, other, target)
+        _plot_hippocampus(run_dir, maps, other, target, place, remapping, suffix)  # meanwhile, what needs no grid score
+        if is_grid_world:
+            result.update(_scores(grid.result(), place, settings.shuffles))
+            result.update(_module_summary(result["mec_units"], modules, default_bin_size(target.positions)))
+    result["remapping"] = remapping
     _latent_cells(run_dir, maps, target, result, settings, suffix)
-    _plot_maps(run_dir, maps, other, target, result, modules, suffix)
+    _plot_mec(run_dir, maps, target, result, modules, suffix)
     _grid_place_relationship(run_dir, model, maps, other, target, result, settings, suffix)
     result["seconds"] = round(time.perf_counter() - start, 1)
     save_json(run_dir / f"ratemaps{suffix}.json", result)
     return result
 
 
-def _score_maps(maps, world, n_shuffles: int, seed: int, progress: bool) -> dict:
-    grid = score_units(maps.mec, positions=world.positions, n_shuffles=n_shuffles,
-                       progress=progress, rng=seed)  # shuffles permute node values
-    place = place_cell_scores(maps.hpc_trace, maps.nodes, world, n_shuffles=n_shuffles, rng=seed + 1)
+def _grid_scores(maps, world, n_shuffles: int, seed: int, progress: bool) -> list[dict]:
+    """Grid scores of the MEC units (shuffles permute node values)."""
+    return score_units(maps.mec, positions=world.positions, n_shuffles=n_shuffles, progress=progress, rng=seed)
+
+
+def _place_scores(maps, world, n_shuffles: int, seed: int) -> list[dict]:
+    """Place scores of the hippocampal units."""
+    return place_cell_scores(maps.hpc_trace, maps.nodes, world, n_shuffles=n_shuffles, rng=seed + 1)
+
+
+def _scores(grid: list[dict], place: list[dict], n_shuffles: int) -> dict:
+    """The ``ratemaps.json`` entries of the grid scores of the MEC units and the place scores of the
+    hippocampal units."""
     keep = ("s60", "s90", "s60_threshold", "s90_threshold", "spacing", "orientation", "is_grid")
     return {
         "grid_method": grid[0]["method"], "grid_params": grid[0]["params"],
@@ -161,39 +177,6 @@ def _score_maps(maps, world, n_shuffles: int, seed: int, progress: bool) -> dict
         "hpc_units": [{k: _plain(p[k]) for k in ("spatial_information", "spatial_information_threshold",
                                                    "n_fields", "field_fraction", "is_place")} for p in place],
     }
-
-
-def _plot_best_cells(run_dir: Path, maps, world, result: dict, modules: np.ndarray, mec_autocorrelograms,
-                     suffix: str = "", n: int = 8) -> None:
-    """``cells_mec.png``: the ``n`` MEC units of highest s60, their autocorrelograms and the grid
-    spacings of all grid cells by module; ``cells_hpc.png``: the ``n`` most informative place
-    units (then other units), their autocorrelograms and the field sizes of all place units."""
-    from analysis.plots import plot_cell_summary
-
-    mec, hpc = result["mec_units"], result["hpc_units"]
-    s60 = np.array([-np.inf if u["s60"] is None else u["s60"] for u in mec])
-    best = np.argsort(-s60, kind="stable")[:n]
-    grid, spacing = _grid_cells(mec, default_bin_size(world.positions))
-    fig, _ = plot_cell_summary(
-        maps.mec[best], [mec_autocorrelograms[i] for i in best], world, spacing[grid], modules[grid],
-        titles=[f"unit {i} (m{modules[i]}) s60 {_fmt(mec[i]['s60'])}" for i in best],
-        hist_label="grid spacing of grid cells (nodes)",
-        suptitle=f"MEC: best units on {world.name}; {grid.sum()}/{len(mec)} grid cells "
-                 f"(s60 > {MIN_GRIDNESS} and above shuffle)")
-    _save(fig, run_dir / f"cells_mec{suffix}.png")
-    place = np.array([u["is_place"] for u in hpc])
-    information = np.array([u["spatial_information"] or 0.0 for u in hpc])
-    best = np.lexsort((-information, ~place))[:n]  # place units first, most informative first
-    visited = np.isfinite(maps.hippocampus).any(axis=0).sum()
-    field_size = np.array([u["field_fraction"] * visited for u in hpc])
-    best_autocorrelograms = autocorrelograms(rasterise_many(maps.hippocampus[best], raster_layout(world.positions)))
-    fig, _ = plot_cell_summary(
-        maps.hippocampus[best], best_autocorrelograms, world, field_size[place],
-        titles=[f"unit {i}: {_fmt(hpc[i]['spatial_information'])} bits, {hpc[i]['n_fields']} "
-                f"field{'' if hpc[i]['n_fields'] == 1 else 's'}" for i in best],
-        hist_label="field size of place units (nodes)",
-        suptitle=f"hippocampus: best units on {world.name}; {place.sum()}/{len(hpc)} place units")
-    _save(fig, run_dir / f"cells_hpc{suffix}.png")
 
 
 def _grid_cells(units: list[dict], bin_size: float) -> tuple[np.ndarray, np.ndarray]:
@@ -240,27 +223,65 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def _plot_maps(run_dir: Path, maps, other, world, result: dict, modules: np.ndarray, suffix: str = "") -> None:
-    from analysis.plots import plot_images, plot_node_maps
+def _hpc_titles(place: list[dict] | None) -> list[str] | None:
+    return None if place is None else [f"{i}: {_fmt(_plain(u['spatial_information']))} bits, {u['n_fields']} field(s)"
+                                       for i, u in enumerate(place)]
+
+
+def _plot_hippocampus(run_dir: Path, maps, other, world, place: list[dict] | None, remapping: dict,
+                      suffix: str = "", n: int = 8) -> None:
+    """``ratemaps_hpc.png``; on grid worlds (``place``: the units' place scores) ``cells_hpc.png``: the
+    ``n`` most informative place units (then other units), their autocorrelograms and the field
+    sizes of all place units; ``remapping.png``."""
+    from analysis.plots import plot_cell_summary, plot_node_maps
     from analysis.remapping import plot_remapping
 
-    mec_titles = hpc_titles = None
-    if "mec_units" in result:
-        mec_titles = [f"{i}: s60 {_fmt(u['s60'])}, s90 {_fmt(u['s90'])}" for i, u in enumerate(result["mec_units"])]
-        hpc_titles = [f"{i}: {_fmt(u['spatial_information'])} bits, {u['n_fields']} field(s)"
-                      for i, u in enumerate(result["hpc_units"])]
-    for name, values, titles, label in (("mec", maps.mec, mec_titles, "MEC position-code units"),
-                                        ("hpc", maps.hippocampus, hpc_titles, "hippocampal memory units")):
-        fig, _ = plot_node_maps(values, world, titles=titles, suptitle=f"{label} on {world.name}")
-        _save(fig, run_dir / f"ratemaps_{name}{suffix}.png")
-    if "mec_units" in result:
-        images = autocorrelograms(rasterise_many(maps.mec, raster_layout(world.positions)))
-        fig, _ = plot_images(images, titles=mec_titles,
-                             suptitle=f"autocorrelograms of MEC units ({world.name})")
-        _save(fig, run_dir / f"autocorrelograms_mec{suffix}.png")
-        _plot_best_cells(run_dir, maps, world, result, modules, images, suffix)
-    fig, _ = plot_remapping(maps, other, world, result["remapping"])
+    fig, _ = plot_node_maps(maps.hippocampus, world, titles=_hpc_titles(place),
+                            suptitle=f"hippocampal memory units on {world.name}")
+    _save(fig, run_dir / f"ratemaps_hpc{suffix}.png")
+    if place is not None:
+        is_place = np.array([u["is_place"] for u in place])
+        information = np.array([_plain(u["spatial_information"]) or 0.0 for u in place])
+        best = np.lexsort((-information, ~is_place))[:n]  # place units first, most informative first
+        visited = np.isfinite(maps.hippocampus).any(axis=0).sum()
+        field_size = np.array([_plain(u["field_fraction"]) * visited for u in place])
+        best_autocorrelograms = autocorrelograms(rasterise_many(maps.hippocampus[best], raster_layout(world.positions)))
+        fig, _ = plot_cell_summary(
+            maps.hippocampus[best], best_autocorrelograms, world, field_size[is_place],
+            titles=[f"unit {i}: {_fmt(_plain(place[i]['spatial_information']))} bits, {place[i]['n_fields']} "
+                    f"field{'' if place[i]['n_fields'] == 1 else 's'}" for i in best],
+            hist_label="field size of place units (nodes)",
+            suptitle=f"hippocampus: best units on {world.name}; {is_place.sum()}/{len(place)} place units")
+        _save(fig, run_dir / f"cells_hpc{suffix}.png")
+    fig, _ = plot_remapping(maps, other, world, remapping)
     _save(fig, run_dir / f"remapping{suffix}.png")
+
+
+def _plot_mec(run_dir: Path, maps, world, result: dict, modules: np.ndarray, suffix: str = "", n: int = 8) -> None:
+    """``ratemaps_mec.png``; on grid worlds ``autocorrelograms_mec.png`` and ``cells_mec.png``: the
+    ``n`` MEC units of highest s60, their autocorrelograms and the grid spacings of all grid cells
+    by module."""
+    from analysis.plots import plot_cell_summary, plot_images, plot_node_maps
+
+    mec = result.get("mec_units")
+    titles = None if mec is None else [f"{i}: s60 {_fmt(u['s60'])}, s90 {_fmt(u['s90'])}" for i, u in enumerate(mec)]
+    fig, _ = plot_node_maps(maps.mec, world, titles=titles, suptitle=f"MEC position-code units on {world.name}")
+    _save(fig, run_dir / f"ratemaps_mec{suffix}.png")
+    if mec is None:
+        return
+    images = autocorrelograms(rasterise_many(maps.mec, raster_layout(world.positions)))
+    fig, _ = plot_images(images, titles=titles, suptitle=f"autocorrelograms of MEC units ({world.name})")
+    _save(fig, run_dir / f"autocorrelograms_mec{suffix}.png")
+    s60 = np.array([-np.inf if u["s60"] is None else u["s60"] for u in mec])
+    best = np.argsort(-s60, kind="stable")[:n]
+    grid, spacing = _grid_cells(mec, default_bin_size(world.positions))
+    fig, _ = plot_cell_summary(
+        maps.mec[best], [images[i] for i in best], world, spacing[grid], modules[grid],
+        titles=[f"unit {i} (m{modules[i]}) s60 {_fmt(mec[i]['s60'])}" for i in best],
+        hist_label="grid spacing of grid cells (nodes)",
+        suptitle=f"MEC: best units on {world.name}; {grid.sum()}/{len(mec)} grid cells "
+                 f"(s60 > {MIN_GRIDNESS} and above shuffle)")
+    _save(fig, run_dir / f"cells_mec{suffix}.png")
 
 
 def _grid_place_relationship(run_dir: Path, model, maps, other, world, result: dict, settings: RatemapConfig,

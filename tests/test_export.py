@@ -12,7 +12,7 @@ from analysis.__main__ import main as analysis_main
 from analysis.config import RatemapConfig
 from analysis.maps import default_bin_size
 from analysis.export import grid_maps, position_bins, record_export, unit_table, write_csv
-from analysis.pipeline import _score_maps, _worlds_for, load_run
+from analysis.pipeline import _grid_scores, _place_scores, _scores, _worlds_for, load_run
 from analysis.ratemaps import record_walks
 from tem.training.cli import main as train_main
 
@@ -51,7 +51,7 @@ def test_walk_maps_and_scores_are_those_of_the_ratemaps_machinery(runs, memory):
     walk = result.walk
     assert walk.mec.shape == (555, 8) and walk.hpc.shape == (555, 8) and walk.action[0] == -1
     np.testing.assert_array_equal(world.transitions[walk.node[:-1], walk.action[1:]], walk.node[1:])
-    scores = _score_maps(maps, world, 5, 3, False)  # what ratemaps.json holds (rounded to 4 digits)
+    scores = _scores(_grid_scores(maps, world, 5, 3, False), _place_scores(maps, world, 5, 3), 5)  # ratemaps.json's (4 digits)
     for info, units in ((result.mec_info, scores["mec_units"]), (result.hpc_info, scores["hpc_units"])):
         for key in units[0]:
             expected = np.array([np.nan if u[key] is None else u[key] for u in units], dtype=float)
