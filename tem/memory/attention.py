@@ -145,9 +145,11 @@ class AttentionMemory(WindowMemory):
         beta = self.log_beta.exp() * (torch.log1p(count) if self.log_scale else 1.0)
         weights = self._exp_in_place(torch.bmm(beta * query, keys.transpose(1, 2)), state)  # (B, T, M + T)
         total = weights.sum(-1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
-        match = (self.column_steps(state, T)[:, :, None] == units[:, None, :]) & (units[:, None, :] >= 0)  # (B, M + T, N)
-        column = match.int().argmax(1)  # (B, N)
-        picked = weights.gather(2, column[:, None, :].expand(-1, T, -1)) * match.any(1)[:, None, :]
+        M = state["valid"].shape[1]
+        column = (units - state["written"][:, None] + M).clamp(0, M + T - 1)  # (B, N): column j holds step
+        # written - M + j (or none)
+        found = (self.column_steps(state, T).gather(1, column) == units) & (units >= 0)  # stored, not forgotten
+        picked = weights.gather(2, column[:, None, :].expand(-1, T, -1)) * found[:, None, :]
         return MemoryOutput(read=None, activity=picked / total, units=units, state=new_state)
 
     def forward(self, query, key, value, state, return_activity=False, query_is_key=None, *, read=True,
