@@ -152,7 +152,8 @@ class _MapSums:
     def add(self, nodes: np.ndarray, position: np.ndarray, activity: np.ndarray) -> None:
         """``nodes (k,)`` visited with MEC cells ``position (k, n_mec)`` and units ``activity (k, n_units)``."""
         if self.mec is None:
-            self.mec, self.hpc = np.zeros((position.shape[1], len(self.occupancy))), np.zeros((activity.shape[1], len(self.occupancy)))
+            n_nodes = len(self.occupancy)
+            self.mec, self.hpc = np.zeros((position.shape[1], n_nodes)), np.zeros((activity.shape[1], n_nodes))
         np.add.at(self.mec.T, nodes, position)
         np.add.at(self.hpc.T, nodes, activity)
         np.add.at(self.occupancy, nodes, 1)

@@ -322,7 +322,8 @@ class TEM(Model):
         memory = {"generative": generative.final_state(), "inference": inference.final_state()}
         prediction, terms = None, {}
         if predict:
-            logits = self.predict_x(torch.cat([rec["p_inf"][:, :, None], rec["p_gen"]], 2)[..., : self.n_p0])  # (B, T, 3, n_x)
+            p_all = torch.cat([rec["p_inf"][:, :, None], rec["p_gen"]], 2)  # (B, T, 3, P)
+            logits = self.predict_x(p_all[..., : self.n_p0])  # (B, T, 3, n_x)
             prediction = logits[:, :, 2]
             terms = {"p_inf": rec["p_inf"], "p_x": rec["p_x"], "p_g_inf": rec["p_gen"][:, :, 0], "g_inf": rec["g_inf"],
                      "g_path": rec["g_path"], "logits_p": logits[:, :, 0], "logits_g": logits[:, :, 1]}
