@@ -135,12 +135,14 @@ def ratemaps_run(run_dir, settings: RatemapConfig = RatemapConfig(), *, device: 
     modules = mec_modules(model)
     if not is_grid_world:
         result["note"] = "grid and place scores need a square or hexagonal world; maps only"
-    with ThreadPoolExecutor(max_workers=1) as background:  # grid scores take seconds, mostly outside the GIL:
+    # the grid scores take seconds, mostly outside the GIL: what needs none is computed and drawn meanwhile
+    with ThreadPoolExecutor(max_workers=1) as background:
         grid = (background.submit(_grid_scores, maps, target, settings.shuffles, settings.seed, progress)
                 if is_grid_world else None)
         place = _place_scores(maps, target, settings.shuffles, settings.seed) if is_grid_world else None
         remapping = remapping_scores(maps, other, target)
-        _plot_hippocampus(run_dir, maps, other, target, place, remapping, suffix)  # meanwhile, what needs no grid score
+        _plot_hippocampus(run_dir, maps, other, target, None if place is None else _hpc_entries(place), remapping,
+                          suffix)
         if is_grid_world:
             result.update(_scores(grid.result(), place, settings.shuffles))
             result.update(_module_summary(result["mec_units"], modules, default_bin_size(target.positions)))
@@ -174,9 +176,14 @@ def _scores(grid: list[dict], place: list[dict], n_shuffles: int) -> dict:
         "mec_fraction_square_grid": fraction_above(grid, "s90", "s90_threshold"),
         "hpc_fraction_place": float(np.mean([p["is_place"] for p in place])),
         "mec_units": [{k: _plain(g[k]) for k in keep} for g in grid],
-        "hpc_units": [{k: _plain(p[k]) for k in ("spatial_information", "spatial_information_threshold",
-                                                   "n_fields", "field_fraction", "is_place")} for p in place],
+        "hpc_units": _hpc_entries(place),
     }
+
+
+def _hpc_entries(place: list[dict]) -> list[dict]:
+    """The ``ratemaps.json`` entry of each hippocampal unit's place scores (rounded)."""
+    keep = ("spatial_information", "spatial_information_threshold", "n_fields", "field_fraction", "is_place")
+    return [{k: _plain(p[k]) for k in keep} for p in place]
 
 
 def _grid_cells(units: list[dict], bin_size: float) -> tuple[np.ndarray, np.ndarray]:
@@ -223,35 +230,32 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def _hpc_titles(place: list[dict] | None) -> list[str] | None:
-    return None if place is None else [f"{i}: {_fmt(_plain(u['spatial_information']))} bits, {u['n_fields']} field(s)"
-                                       for i, u in enumerate(place)]
-
-
-def _plot_hippocampus(run_dir: Path, maps, other, world, place: list[dict] | None, remapping: dict,
+def _plot_hippocampus(run_dir: Path, maps, other, world, hpc: list[dict] | None, remapping: dict,
                       suffix: str = "", n: int = 8) -> None:
-    """``ratemaps_hpc.png``; on grid worlds (``place``: the units' place scores) ``cells_hpc.png``: the
-    ``n`` most informative place units (then other units), their autocorrelograms and the field
-    sizes of all place units; ``remapping.png``."""
+    """``ratemaps_hpc.png``; on grid worlds (``hpc``: the units' place scores, :func:`_hpc_entries`)
+    ``cells_hpc.png``: the ``n`` most informative place units (then other units), their
+    autocorrelograms and the field sizes of all place units; ``remapping.png``."""
     from analysis.plots import plot_cell_summary, plot_node_maps
     from analysis.remapping import plot_remapping
 
-    fig, _ = plot_node_maps(maps.hippocampus, world, titles=_hpc_titles(place),
+    titles = None if hpc is None else [f"{i}: {_fmt(u['spatial_information'])} bits, {u['n_fields']} field(s)"
+                                       for i, u in enumerate(hpc)]
+    fig, _ = plot_node_maps(maps.hippocampus, world, titles=titles,
                             suptitle=f"hippocampal memory units on {world.name}")
     _save(fig, run_dir / f"ratemaps_hpc{suffix}.png")
-    if place is not None:
-        is_place = np.array([u["is_place"] for u in place])
-        information = np.array([_plain(u["spatial_information"]) or 0.0 for u in place])
-        best = np.lexsort((-information, ~is_place))[:n]  # place units first, most informative first
+    if hpc is not None:
+        place = np.array([u["is_place"] for u in hpc])
+        information = np.array([u["spatial_information"] or 0.0 for u in hpc])
+        best = np.lexsort((-information, ~place))[:n]  # place units first, most informative first
         visited = np.isfinite(maps.hippocampus).any(axis=0).sum()
-        field_size = np.array([_plain(u["field_fraction"]) * visited for u in place])
+        field_size = np.array([u["field_fraction"] * visited for u in hpc])
         best_autocorrelograms = autocorrelograms(rasterise_many(maps.hippocampus[best], raster_layout(world.positions)))
         fig, _ = plot_cell_summary(
-            maps.hippocampus[best], best_autocorrelograms, world, field_size[is_place],
-            titles=[f"unit {i}: {_fmt(_plain(place[i]['spatial_information']))} bits, {place[i]['n_fields']} "
-                    f"field{'' if place[i]['n_fields'] == 1 else 's'}" for i in best],
+            maps.hippocampus[best], best_autocorrelograms, world, field_size[place],
+            titles=[f"unit {i}: {_fmt(hpc[i]['spatial_information'])} bits, {hpc[i]['n_fields']} "
+                    f"field{'' if hpc[i]['n_fields'] == 1 else 's'}" for i in best],
             hist_label="field size of place units (nodes)",
-            suptitle=f"hippocampus: best units on {world.name}; {is_place.sum()}/{len(place)} place units")
+            suptitle=f"hippocampus: best units on {world.name}; {place.sum()}/{len(hpc)} place units")
         _save(fig, run_dir / f"cells_hpc{suffix}.png")
     fig, _ = plot_remapping(maps, other, world, remapping)
     _save(fig, run_dir / f"remapping{suffix}.png")
