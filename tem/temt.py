@@ -196,7 +196,7 @@ class TEMt(Model):
             losses["total"] = losses["total"] + self.config.nonneg_weight * losses["negativity"]
         return losses
 
-    def track(self, obs, action, new_world, state, activity_units) -> ModelOutput:
+    def track(self, obs, action, new_world, state, activity_units=None) -> ModelOutput:
         """:meth:`tem.model.Model.track`: the cells never depend on the memory's read, so the read
         and the predictions are skipped (``logits`` None where the memory skips its read)."""
         return self(obs, action, new_world, state, return_activity=True, predict=False,
