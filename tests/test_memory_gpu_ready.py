@@ -134,6 +134,24 @@ def test_units_only_weights_equal_the_full_weights_columns(cap):
             state = full.state
 
 
+def test_in_place_weights_far_below_the_top_are_zero():
+    """Analysis weights (no gradients) skip the exp where it would be subnormal or 0 (slow on CPUs):
+    weights below ~1e-37 of a row's largest are 0, the others are the masked softmax's, and masked
+    columns stay exactly 0."""
+    memory = AttentionMemory(KEY_DIM, VALUE_DIM, beta=1.0, log_scale=False)
+    g = torch.Generator().manual_seed(3)
+    query = torch.randn(2, 6, KEY_DIM, generator=g) * 20  # scores spread over hundreds
+    key, value = torch.randn(2, 6, KEY_DIM, generator=g), torch.randn(2, 6, VALUE_DIM, generator=g)
+    state = memory(query, key, value, memory.initial_state(2)).state
+    explicit = memory(query, key, value, state, return_activity=True).activity.detach()  # the masked softmax
+    with torch.no_grad():
+        in_place = memory(query, key, value, state, return_activity=True).activity
+    tiny = (explicit > 0) & (explicit < 1e-38)
+    assert tiny.any() and (explicit > 1e-3).any()
+    assert not in_place[tiny].any() and not in_place[explicit == 0].any()
+    torch.testing.assert_close(in_place, explicit, atol=1e-36, rtol=1e-6)
+
+
 def test_boolean_mask_gradients_equal_the_reference():
     """In float64, so that the comparison is not of two float32 summation orders (and without
     ``log_scale``, whose ``log(1 + n)`` of the float32 counts may differ by an ulp between forms)."""
