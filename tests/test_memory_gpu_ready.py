@@ -67,8 +67,21 @@ def _windows(batch=5, T=4, n_windows=6, seed=0):
                torch.randn(batch, T, VALUE_DIM, generator=g), resets[i % len(resets)])
 
 
+@pytest.fixture(params=["sdpa", "explicit"])
+def kernel(request, monkeypatch):
+    """The read's two forms: ``scaled_dot_product_attention``, and the explicit product the CPU takes
+    where keys and values differ in size (the tests' sizes differ: both are forced here)."""
+    monkeypatch.setattr(attention_module, "_math_only", lambda query, values: request.param == "explicit")
+    return request.param
+
+
+def test_explicit_product_only_where_sdpa_has_no_fused_cpu_kernel():
+    assert attention_module._math_only(torch.zeros(1, 2, 6), torch.zeros(1, 3, 5))
+    assert not attention_module._math_only(torch.zeros(1, 2, 6), torch.zeros(1, 3, 6))
+
+
 @pytest.mark.parametrize("cap, log_scale", [(0, True), (0, False), (3, True), (6, True), (1, False)])
-def test_boolean_mask_attention_equals_the_reference(cap, log_scale):
+def test_boolean_mask_attention_equals_the_reference(cap, log_scale, kernel):
     """In float64, so that the comparison is of the masks, not of two float32 summation orders (which
     differ between machines and thread counts); the memory's visible counts, and so ``log(1 + n)``,
     stay float32, hence the relative tolerance."""
@@ -152,7 +165,7 @@ def test_in_place_weights_far_below_the_top_are_zero():
     torch.testing.assert_close(in_place, explicit, atol=1e-36, rtol=1e-6)
 
 
-def test_boolean_mask_gradients_equal_the_reference():
+def test_boolean_mask_gradients_equal_the_reference(kernel):
     """In float64, so that the comparison is not of two float32 summation orders (and without
     ``log_scale``, whose ``log(1 + n)`` of the float32 counts may differ by an ulp between forms)."""
     torch.manual_seed(1)
