@@ -162,7 +162,7 @@ def test_in_place_weights_far_below_the_top_are_zero():
     tiny = (explicit > 0) & (explicit < 1e-38)
     assert tiny.any() and (explicit > 1e-3).any()
     assert not in_place[tiny].any() and not in_place[explicit == 0].any()
-    torch.testing.assert_close(in_place, explicit, atol=1e-36, rtol=1e-6)
+    torch.testing.assert_close(in_place, explicit, atol=1e-36, rtol=1e-4)  # scores of ~100: float32 rounding x 100
 
 
 def test_boolean_mask_gradients_equal_the_reference(kernel):
