@@ -111,8 +111,8 @@ def ratemaps_run(run_dir, settings: RatemapConfig = RatemapConfig(), *, device: 
     fixed population: :func:`analysis.relationship.relationship_for_run`); each name ends in
     ``-WORLD`` when the world is not the run's own rate-map world, so that maps on another world
     never overwrite the run's. The two walks (the maps, and the world with new objects for
-    remapping) run side by side on ``threads`` torch threads (:func:`analysis.ratemaps.record_walks`;
-    None: one per walk).
+    remapping) run in step as one batch on ``threads`` torch threads
+    (:func:`analysis.ratemaps.record_walks`; None: one per walk).
     """
     from analysis.remapping import remapping_scores
 
