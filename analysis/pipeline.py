@@ -226,7 +226,8 @@ def _fmt(value) -> str:
 def _save(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    fig.savefig(path, dpi=110)
+    # zlib level 1, not PIL's 6: the quick run's six figures 0.83-1.06 -> 0.75-1.04 s, 15% larger files
+    fig.savefig(path, dpi=110, pil_kwargs={"compress_level": 1})
     plt.close(fig)
 
 
