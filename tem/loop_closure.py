@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from itertools import combinations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -95,19 +96,28 @@ class LoopClosure(nn.Module):
         Returns:
             ``rotation (B, T, d / 2)`` complex unit rotations per plane: the corrected code at ``t`` is
             ``path[:, t]`` rotated by ``rotation[:, t]``; and the state after the window.
+
+        The step loop runs in numpy on the host: its operations are on a few hundred numbers each, where
+        numpy's overhead per operation is a half to a third of torch's (and a GPU's would be a kernel
+        launch each); the window is copied to the host once and the results back.
         """
+        device = path.device
         B, T, d = path.shape
-        unit = torch.view_as_complex((path / path.norm(dim=-1, keepdim=True).clamp(min=1e-12))
-                                     .float().reshape(B, T, d // 2, 2).contiguous())  # (B, T, P)
+        path = np.ascontiguousarray(path.detach().float().cpu().numpy())
+        obs = obs.cpu().numpy()
+        state = {key: np.ascontiguousarray(value.cpu().numpy()) for key, value in state.items()}
+        norm = np.maximum(np.linalg.norm(path, axis=-1, keepdims=True), np.float32(1e-12))
+        unit = (path / norm).reshape(B, T, d // 2, 2).view(np.complex64)[..., 0]  # (B, T, P)
         # The walk's working memory. Room for T new places, and a spare last column that the rows
         # with nothing new write into.
-        w = {"places": torch.cat([state["places"].flatten(2), path.new_zeros(B, T + 1, d, dtype=torch.float32)], 1),
-             "objects": torch.cat([state["objects"], obs.new_zeros(B, T + 1)], 1),
-             "stored": torch.cat([state["stored"], state["stored"].new_zeros(B, T + 1)], 1),
-             "shift": torch.view_as_complex(state["shift"].contiguous()),  # (B, H, P)
+        w = {"places": np.concatenate([state["places"].reshape(B, -1, d), np.zeros((B, T + 1, d), np.float32)], 1),
+             "objects": np.concatenate([state["objects"], np.zeros((B, T + 1), np.int64)], 1),
+             "stored": np.concatenate([state["stored"], np.zeros((B, T + 1), bool)], 1),
+             "shift": state["shift"].view(np.complex64)[..., 0],  # (B, H, P)
              **{key: state[key] for key in ("evidence", "born", "live", "accepted")}}
-        w["count"], step = w["stored"].sum(1), state["step"].clone()  # count: where the next new place goes
-        rotation, rotations = unit.new_ones(B, d // 2), []
+        w["count"], step = w["stored"].sum(1), state["step"].copy()  # count: where the next new place goes
+        w["used"] = int(w["count"].max())  # columns any slot has written: the places the searches read
+        rotation, rotations = np.ones((B, d // 2), np.complex64), []
         # Until a translation is accepted the codes are the path's, so which steps reach a new place
         # is known for the whole window at once (no stored place and no earlier step of the window
         # alike); steps where no slot does are skipped: all a bounded world ever has, once explored.
@@ -123,10 +133,10 @@ class LoopClosure(nn.Module):
                 code, move, new = self._snap(code, w)
                 rotation = rotation * move
             else:
-                new = self._nearest(code[:, None], w["places"])[0][:, 0] < self.match
+                new = self._nearest(code[:, None], w["places"][:, :w["used"]])[0][:, 0] < self.match
             rotations.append(rotation)
             seen = obs[:, t]
-            if bool(new.any()):
+            if new.any():
                 self._test(code, seen, new, w)
                 closing = closing or bool(w["accepted"].any())
                 self._propose(code, seen, new, step, w)
@@ -135,105 +145,120 @@ class LoopClosure(nn.Module):
         stored = w["stored"]
         stored[:, -1] = False
         held = stored.any(0)
-        last = int(held.cumsum(0).argmax()) + 1 if held.any() else 0  # the last column any slot holds
+        last = int(np.flatnonzero(held)[-1]) + 1 if held.any() else 0  # the last column any slot holds
+        shift = np.ascontiguousarray(w["shift"])[..., None].view(np.float32)  # (B, H, P, 2)
         new_state = {"places": w["places"][:, :last].reshape(B, last, d // 2, 2), "objects": w["objects"][:, :last],
-                     "stored": stored[:, :last], "shift": torch.view_as_real(w["shift"]).contiguous(),
-                     "step": step, **{key: w[key] for key in ("evidence", "born", "live", "accepted")}}
-        return torch.stack(rotations, 1), new_state
+                     "stored": stored[:, :last], "shift": shift, "step": step,
+                     **{key: w[key] for key in ("evidence", "born", "live", "accepted")}}
+        new_state = {key: torch.from_numpy(np.ascontiguousarray(value)).to(device) for key, value in new_state.items()}
+        return torch.from_numpy(np.stack(rotations, 1)).to(device), new_state
 
-    def _new_anywhere(self, unit: torch.Tensor, before: torch.Tensor) -> list[bool]:
+    def _new_anywhere(self, unit: np.ndarray, before: np.ndarray) -> list[bool]:
         """For each step of a window of path codes ``unit (B, T, P)``: whether any slot reaches a code
         that neither the places stored before, ``before (B, N0, d)``, nor an earlier step has."""
         B, T, _ = unit.shape
-        real = torch.view_as_real(unit).flatten(2)  # (B, T, d)
-        known = (torch.bmm(real, before.transpose(1, 2)).amax(-1) >= self.match if before.shape[1]
-                 else torch.zeros(B, T, dtype=torch.bool, device=unit.device))
-        earlier = (torch.bmm(real, real.transpose(1, 2)) >= self.match).tril(-1).any(-1)
-        return (~known & ~earlier).any(0).tolist()  # one read per window
+        real = unit[..., None].view(np.float32).reshape(B, T, -1)  # (B, T, d)
+        known = (_bmm(real, before.transpose(0, 2, 1)).max(-1) >= self.match if before.shape[1]
+                 else np.zeros((B, T), bool))
+        earlier = np.tril(_bmm(real, real.transpose(0, 2, 1)) >= self.match, -1).any(-1)
+        return (~known & ~earlier).any(0).tolist()
 
-    def _snap(self, code: torch.Tensor, w: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _snap(self, code: np.ndarray, w: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """At no stored place, but where an accepted translation (or a sum of two) leads to one, move
         there. Returns the code, the move made (1 where none) and whether the place is new, ``(B,)``."""
         B, P = code.shape
         A = min(self.generators, self.slots)
-        rank = torch.where(w["accepted"], w["evidence"], -1.0).topk(A, dim=1).indices  # (B, A) the best accepted
-        generator = w["shift"].gather(1, rank[..., None].expand(-1, -1, P))
-        usable = w["accepted"].gather(1, rank)
-        pairs = torch.tensor(list(combinations(range(A), 2)), dtype=torch.long, device=code.device).reshape(-1, 2)
+        rank = np.argsort(-np.where(w["accepted"], w["evidence"], np.float32(-1.0)), axis=1, kind="stable")[:, :A]
+        generator = np.take_along_axis(w["shift"], rank[..., None], 1)  # (B, A, P) the best accepted
+        usable = np.take_along_axis(w["accepted"], rank, 1)
+        pairs = np.array(list(combinations(range(A), 2)), dtype=np.int64).reshape(-1, 2)
         first, second = generator[:, pairs[:, 0]], generator[:, pairs[:, 1]]  # (B, K, P)
-        moves = torch.cat([code.new_ones(B, 1, P), generator, generator.conj(), first * second,
-                           first * second.conj(), first.conj() * second, (first * second).conj()], 1)  # (B, S, P)
+        moves = np.concatenate([np.ones((B, 1, P), np.complex64), generator, generator.conj(), first * second,
+                                first * second.conj(), first.conj() * second, (first * second).conj()], 1)  # (B, S, P)
         both = usable[:, pairs[:, 0]] & usable[:, pairs[:, 1]]
-        allowed = torch.cat([torch.ones_like(usable[:, :1]), usable, usable, both, both, both, both], 1)  # (B, S)
-        similarity = self._nearest(code[:, None] * moves, w["places"])[0].masked_fill(~allowed, -2.0)
+        allowed = np.concatenate([np.ones_like(usable[:, :1]), usable, usable, both, both, both, both], 1)  # (B, S)
+        similarity = np.where(allowed, self._nearest(code[:, None] * moves, w["places"][:, :w["used"]])[0], np.float32(-2.0))
         reaches = similarity >= self.match
-        best = reaches.int().argmax(1)  # the first move that reaches a place (ties: a fixed order)
-        rows = torch.arange(B, device=code.device)
+        best = reaches.argmax(1)  # the first move that reaches a place (ties: a fixed order)
+        rows = np.arange(B)
         snap = ~reaches[:, 0] & reaches[rows, best]
-        move = torch.where(snap[:, None], moves[rows, best], torch.ones_like(code))
-        new = similarity[rows, torch.where(snap, best, 0)] < self.match
+        move = np.where(snap[:, None], moves[rows, best], np.complex64(1))
+        new = similarity[rows, np.where(snap, best, 0)] < self.match
         return code * move, move, new
 
-    def _test(self, code: torch.Tensor, seen: torch.Tensor, new: torch.Tensor, w: dict) -> None:
+    def _test(self, code: np.ndarray, seen: np.ndarray, new: np.ndarray, w: dict) -> None:
         """At a new place, test every live candidate, both ways, where it leads to a stored place
         (each pair of places is tested once, by the later of the two, so a chance coincidence is
         not counted again at every revisit): a hit adds evidence, a miss drops the candidate."""
         B, H = w["live"].shape
-        tested, place = self._nearest(code[:, None] * torch.cat([w["shift"], w["shift"].conj()], 1), w["places"])
-        tested = (tested >= self.match) & torch.cat([w["live"], w["live"]], 1) & new[:, None]  # (B, 2H)
-        hit = w["objects"].gather(1, place) == seen[:, None]
-        w["evidence"] = w["evidence"] + (tested & hit).view(B, 2, H).sum(1) * self.hit_evidence
-        w["live"] = w["live"] & ~(tested & ~hit).view(B, 2, H).any(1)
+        shifts = np.concatenate([w["shift"], w["shift"].conj()], 1)
+        tested, place = self._nearest(code[:, None] * shifts, w["places"][:, :w["used"]])
+        tested = (tested >= self.match) & np.concatenate([w["live"], w["live"]], 1) & new[:, None]  # (B, 2H)
+        hit = np.take_along_axis(w["objects"], place, 1) == seen[:, None]
+        hits = (tested & hit).reshape(B, 2, H).sum(1)
+        w["evidence"] = w["evidence"] + hits.astype(np.float32) * np.float32(self.hit_evidence)
+        w["live"] = w["live"] & ~(tested & ~hit).reshape(B, 2, H).any(1)
         w["accepted"] = w["live"] & (w["accepted"] | (w["evidence"] >= self.needed))
 
-    def _propose(self, code: torch.Tensor, seen: torch.Tensor, new: torch.Tensor, step: torch.Tensor, w: dict) -> None:
+    def _propose(self, code: np.ndarray, seen: np.ndarray, new: np.ndarray, step: np.ndarray, w: dict) -> None:
         """At a new place, the latest stored places that showed the object seen now each propose the
         translation between the two codes, into the weakest slot (not an accepted one)."""
         B, P = code.shape
-        rows, columns = torch.arange(B, device=code.device), torch.arange(w["places"].shape[1], device=code.device)
-        slots = torch.arange(self.slots, device=code.device)
+        rows, columns = np.arange(B), np.arange(w["places"].shape[1])
+        slots = np.arange(self.slots)
         candidate = w["stored"] & (w["objects"] == seen[:, None]) & new[:, None]  # (B, N)
-        weight = code.abs() ** 2  # (B, P) each plane's share of the code (sums to 1)
-        latest = torch.where(candidate, columns, -1).topk(min(self.proposals, len(columns)), dim=1).indices
-        present = candidate.gather(1, latest).any(0).tolist()  # which of the k latest any slot has (one read)
-        for index, anywhere in zip(latest.unbind(1), present):
-            if not anywhere:  # nothing to propose in any slot (the rows' updates would all be no-ops)
-                continue
-            proposed = torch.view_as_complex(w["places"][rows, index].view(B, P, 2)) * code.conj()
-            proposed = proposed / proposed.abs().clamp(min=1e-12)  # (B, P) a unit rotation per plane
+        k = min(self.proposals, len(columns))
+        latest = np.argsort(-np.where(candidate, columns, -1), axis=1, kind="stable")[:, :k]  # (B, k) latest first
+        chosen = np.take_along_axis(candidate, latest, 1)
+        if not chosen.any():
+            return
+        weight = (code.real ** 2 + code.imag ** 2)  # (B, P) each plane's share of the code (sums to 1)
+        places = w["places"][rows[:, None], latest].view(np.complex64)  # (B, k, P)
+        proposed = places * code.conj()[:, None]
+        proposed = proposed / np.maximum(np.abs(proposed), np.float32(1e-12))  # (B, k, P) unit rotations per plane
+        for j in np.flatnonzero(chosen.any(0)):  # the k latest that some slot has
             shift, live, accepted = w["shift"], w["live"], w["accepted"]
-            same = ((shift * proposed[:, None].conj()).real * weight[:, None]).sum(-1)  # (B, H)
-            inverse = ((shift * proposed[:, None]).real * weight[:, None]).sum(-1)
+            same = ((shift * proposed[:, j, None].conj()).real * weight[:, None]).sum(-1)  # (B, H)
+            inverse = ((shift * proposed[:, j, None]).real * weight[:, None]).sum(-1)
             duplicate = (((same >= self.match) | (inverse >= self.match)) & live).any(1)
-            priority = torch.where(accepted, float("inf"), torch.where(live, w["evidence"] * 1e6 + w["born"], -1.0))
+            priority = np.where(accepted, np.float32(np.inf),
+                                np.where(live, w["evidence"] * np.float32(1e6) + w["born"].astype(np.float32),
+                                         np.float32(-1.0)))
             slot = priority.argmin(1)
-            insert = candidate[rows, index] & ~duplicate & ~accepted[rows, slot]
+            insert = chosen[:, j] & ~duplicate & ~accepted[rows, slot]
             one = (slots == slot[:, None]) & insert[:, None]  # (B, H)
-            w["shift"] = torch.where(one[..., None], proposed[:, None], shift)
-            w["evidence"] = torch.where(one, 0.0, w["evidence"])
-            w["born"] = torch.where(one, step[:, None], w["born"])
+            w["shift"] = np.where(one[..., None], proposed[:, j, None], shift)
+            w["evidence"] = np.where(one, np.float32(0.0), w["evidence"])
+            w["born"] = np.where(one, step[:, None], w["born"])
             w["live"] = live | one
 
     @staticmethod
-    def _store(code: torch.Tensor, seen: torch.Tensor, new: torch.Tensor, w: dict) -> None:
+    def _store(code: np.ndarray, seen: np.ndarray, new: np.ndarray, w: dict) -> None:
         """Store each new place with its object (rows with nothing new write into the spare column)."""
-        B, d = code.shape[0], 2 * code.shape[1]
-        where = torch.where(new, w["count"], w["places"].shape[1] - 1)
-        w["places"].scatter_(1, where[:, None, None].expand(-1, 1, d),
-                             torch.view_as_real(code).reshape(B, 1, d) * new[:, None, None])
-        w["objects"].scatter_(1, where[:, None], seen[:, None])
-        w["stored"].scatter_(1, where[:, None], new[:, None])
-        w["count"] = w["count"] + new.long()
+        rows = np.arange(code.shape[0])
+        where = np.where(new, w["count"], w["places"].shape[1] - 1)
+        w["places"][rows, where] = code[..., None].view(np.float32).reshape(len(rows), -1) * new[:, None]
+        w["objects"][rows, where] = seen
+        w["stored"][rows, where] = new
+        w["count"] = w["count"] + new
+        w["used"] = int(w["count"].max())
 
     @staticmethod
-    def _nearest(codes: torch.Tensor, places: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _nearest(codes: np.ndarray, places: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``codes (B, S, P)`` complex unit codes, ``places (B, N, 2P)`` real unit codes -> the cosine
         similarity of the nearest stored place and its index, ``(B, S)`` each."""
+        B, S, _ = codes.shape
         if places.shape[1] == 0:
-            zeros = places.new_zeros(codes.shape[:2])
-            return zeros - 2.0, zeros.long()
-        similarity = torch.bmm(torch.view_as_real(codes).flatten(2), places.transpose(1, 2))  # (B, S, N)
-        return similarity.max(-1)  # places not stored are zero vectors: similarity 0
+            return np.full((B, S), np.float32(-2.0)), np.zeros((B, S), np.int64)
+        real = np.ascontiguousarray(codes)[..., None].view(np.float32).reshape(B, S, -1)
+        similarity = _bmm(real, places.transpose(0, 2, 1))  # (B, S, N)
+        return similarity.max(-1), similarity.argmax(-1)  # places not stored are zero vectors: similarity 0
+
+
+def _bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` of float32 stacks by torch's ``bmm`` on the arrays' memory: numpy's would run BLAS
+    threads of its own beside torch's (a third slower with two threads)."""
+    return torch.bmm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
 
 
 def rotate(code: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
