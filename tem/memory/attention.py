@@ -134,8 +134,8 @@ class AttentionMemory(WindowMemory):
         # The CPU's exp takes ~10x longer where its result is subnormal or 0 (-inf included), and a long
         # walk's scores are mostly far below the top: below a margin above that range (weights under
         # ~1e-37 of the largest) they are set to 0 without it.
-        lowest = scores.new_tensor(math.log(torch.finfo(scores.dtype).tiny) + 1.0)
-        return F.threshold_(scores.clamp_(min=lowest).exp_(), float(lowest.exp()), 0.0)  # exp(lowest) -> 0
+        lowest = math.log(torch.finfo(scores.dtype).tiny) + 1.0
+        return F.threshold_(scores.clamp_(min=lowest).exp_(), 1.01 * math.exp(lowest), 0.0)  # exp(lowest) -> 0
 
     def _units_only(self, query, keys, values, state, units) -> MemoryOutput:
         """No read, and the weights of only the memories written at walk steps ``units (B, N)`` (-1 or
