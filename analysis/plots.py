@@ -168,11 +168,13 @@ def draw_mosaic(ax, images, *, titles=None, ncols: int = 8, cmap="viridis", symm
         low, high = np.asarray(values.min(axis=1).filled(0.0)), np.asarray(values.max(axis=1).filled(1.0))
     span = np.where(high > low, high - low, 1.0)
     scaled = (np.where(finite, images, low[:, None, None]) - low[:, None, None]) / span[:, None, None]
-    colours = plt.get_cmap(cmap)(scaled)  # (n, H, W, 4)
-    colours[~finite] = nan_colour
+    # bytes, as matplotlib would make them ((x * 255).astype(uint8)): it then passes them through
+    # instead of checking and converting a large float image (~17 ms per mosaic)
+    colours = plt.get_cmap(cmap)(scaled, bytes=True)  # (n, H, W, 4) uint8
+    colours[~finite] = (np.asarray(nan_colour) * 255).astype(np.uint8)
     tile_h, tile_w = _tile_shape(images, titles)
     gap = tile_w - W
-    mosaic = np.ones((nrows * tile_h, ncols * tile_w, 4))  # white
+    mosaic = np.full((nrows * tile_h, ncols * tile_w, 4), 255, dtype=np.uint8)  # white
     for i in range(n):
         row, col = divmod(i, ncols)
         top = (nrows - 1 - row) * tile_h  # origin="lower": the first row at the top
