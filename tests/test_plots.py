@@ -8,9 +8,10 @@ from envs import make_worlds
 
 
 def drawn(fig) -> np.ndarray:
-    """The RGBA array the figure's one image shows."""
+    """The RGBA array the figure's one image shows, in [0, 1] (the mosaic is drawn as bytes)."""
     (image,) = fig.axes[0].get_images()
-    return np.asarray(image.get_array())
+    array = np.asarray(image.get_array())
+    return array / 255 if array.dtype == np.uint8 else array
 
 
 def test_each_tile_has_its_own_scale_nan_its_colour_and_the_first_tile_is_top_left():
