@@ -8,6 +8,7 @@ memory fields carry their model's or memory's name (``--temt.key-dim``, ``--tem.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 
 from tem.configuration import add_flags
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    gc.freeze()  # torch, the model, the worlds: out of the collector's full passes while training (~0.6 s)
     try:
         train(run)
     except KeyboardInterrupt:
@@ -67,5 +69,6 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     finally:
         run.close()
+        gc.unfreeze()
     return 0
 
