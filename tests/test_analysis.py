@@ -1,4 +1,5 @@
 """Evaluation metrics, the analysis CLI on a tiny run, rate maps and remapping."""
+import gc
 import json
 
 import numpy as np
@@ -154,6 +155,18 @@ def test_analysis_cli_refuses_bad_input(tiny_run, tmp_path, capsys):
     assert analysis_main(["evaluate", str(tiny_run), "--world", "hex"]) == 2
     assert "actions" in capsys.readouterr().err
     assert analysis_main(["ratemaps", str(tiny_run), "--shuffles", "0"]) == 2
+
+
+def test_commands_give_the_garbage_collector_back_unfrozen(tiny_run, tmp_path):
+    """The commands keep what is loaded out of the collector's full passes only during their work: a
+    caller (a notebook, these tests) gets the collector back as it was, also after an error."""
+    before = gc.get_freeze_count()
+    assert analysis_main(["evaluate", str(tiny_run), "--worlds", "2", "--walk-length", "30"]) == 0
+    assert gc.get_freeze_count() == before
+    assert analysis_main(["evaluate", str(tiny_run), "--world", "hex"]) == 2  # fails inside the command's work
+    assert gc.get_freeze_count() == before
+    assert train_main(TINY + ["--out", str(tmp_path / "again"), "--steps", "2", "--no-analysis"]) == 0
+    assert gc.get_freeze_count() == before
 
 
 def test_remapping_scores_identical_and_shifted_maps():
