@@ -107,16 +107,15 @@ class LoopClosure(nn.Module):
         obs = obs.cpu().numpy()
         state = {key: np.ascontiguousarray(value.cpu().numpy()) for key, value in state.items()}
         norm = np.maximum(np.linalg.norm(path, axis=-1, keepdims=True), np.float32(1e-12))
-        unit = (path / norm).reshape(B, T, d // 2, 2).view(np.complex64)[..., 0]  # (B, T, P)
+        unit = _complex(path / norm)  # (B, T, P)
         # The walk's working memory. Room for T new places, and a spare last column that the rows
         # with nothing new write into.
         w = {"places": np.concatenate([state["places"].reshape(B, -1, d), np.zeros((B, T + 1, d), np.float32)], 1),
              "objects": np.concatenate([state["objects"], np.zeros((B, T + 1), np.int64)], 1),
              "stored": np.concatenate([state["stored"], np.zeros((B, T + 1), bool)], 1),
-             "shift": state["shift"].view(np.complex64)[..., 0],  # (B, H, P)
+             "shift": _complex(state["shift"].reshape(B, -1, d)),  # (B, H, P)
              **{key: state[key] for key in ("evidence", "born", "live", "accepted")}}
         w["count"], step = w["stored"].sum(1), state["step"].copy()  # count: where the next new place goes
-        w["used"] = int(w["count"].max())  # columns any slot has written: the places the searches read
         rotation, rotations = np.ones((B, d // 2), np.complex64), []
         # Until a translation is accepted the codes are the path's, so which steps reach a new place
         # is known for the whole window at once (no stored place and no earlier step of the window
@@ -133,7 +132,7 @@ class LoopClosure(nn.Module):
                 code, move, new = self._snap(code, w)
                 rotation = rotation * move
             else:
-                new = self._nearest(code[:, None], w["places"][:, :w["used"]])[0][:, 0] < self.match
+                new = self._nearest(code[:, None], _written(w))[0][:, 0] < self.match
             rotations.append(rotation)
             seen = obs[:, t]
             if new.any():
@@ -146,9 +145,8 @@ class LoopClosure(nn.Module):
         stored[:, -1] = False
         held = stored.any(0)
         last = int(np.flatnonzero(held)[-1]) + 1 if held.any() else 0  # the last column any slot holds
-        shift = np.ascontiguousarray(w["shift"])[..., None].view(np.float32)  # (B, H, P, 2)
         new_state = {"places": w["places"][:, :last].reshape(B, last, d // 2, 2), "objects": w["objects"][:, :last],
-                     "stored": stored[:, :last], "shift": shift, "step": step,
+                     "stored": stored[:, :last], "shift": _real(w["shift"]).reshape(B, -1, d // 2, 2), "step": step,
                      **{key: w[key] for key in ("evidence", "born", "live", "accepted")}}
         new_state = {key: torch.from_numpy(np.ascontiguousarray(value)).to(device) for key, value in new_state.items()}
         return torch.from_numpy(np.stack(rotations, 1)).to(device), new_state
@@ -157,7 +155,7 @@ class LoopClosure(nn.Module):
         """For each step of a window of path codes ``unit (B, T, P)``: whether any slot reaches a code
         that neither the places stored before, ``before (B, N0, d)``, nor an earlier step has."""
         B, T, _ = unit.shape
-        real = unit[..., None].view(np.float32).reshape(B, T, -1)  # (B, T, d)
+        real = _real(unit)  # (B, T, d)
         known = (_bmm(real, before.transpose(0, 2, 1)).max(-1) >= self.match if before.shape[1]
                  else np.zeros((B, T), bool))
         earlier = np.tril(_bmm(real, real.transpose(0, 2, 1)) >= self.match, -1).any(-1)
@@ -177,7 +175,7 @@ class LoopClosure(nn.Module):
                                 first * second.conj(), first.conj() * second, (first * second).conj()], 1)  # (B, S, P)
         both = usable[:, pairs[:, 0]] & usable[:, pairs[:, 1]]
         allowed = np.concatenate([np.ones_like(usable[:, :1]), usable, usable, both, both, both, both], 1)  # (B, S)
-        similarity = np.where(allowed, self._nearest(code[:, None] * moves, w["places"][:, :w["used"]])[0], np.float32(-2.0))
+        similarity = np.where(allowed, self._nearest(code[:, None] * moves, _written(w))[0], np.float32(-2.0))
         reaches = similarity >= self.match
         best = reaches.argmax(1)  # the first move that reaches a place (ties: a fixed order)
         rows = np.arange(B)
@@ -192,7 +190,7 @@ class LoopClosure(nn.Module):
         not counted again at every revisit): a hit adds evidence, a miss drops the candidate."""
         B, H = w["live"].shape
         shifts = np.concatenate([w["shift"], w["shift"].conj()], 1)
-        tested, place = self._nearest(code[:, None] * shifts, w["places"][:, :w["used"]])
+        tested, place = self._nearest(code[:, None] * shifts, _written(w))
         tested = (tested >= self.match) & np.concatenate([w["live"], w["live"]], 1) & new[:, None]  # (B, 2H)
         hit = np.take_along_axis(w["objects"], place, 1) == seen[:, None]
         hits = (tested & hit).reshape(B, 2, H).sum(1)
@@ -213,7 +211,7 @@ class LoopClosure(nn.Module):
         if not chosen.any():
             return
         weight = (code.real ** 2 + code.imag ** 2)  # (B, P) each plane's share of the code (sums to 1)
-        places = w["places"][rows[:, None], latest].view(np.complex64)  # (B, k, P)
+        places = _complex(w["places"][rows[:, None], latest])  # (B, k, P)
         proposed = places * code.conj()[:, None]
         proposed = proposed / np.maximum(np.abs(proposed), np.float32(1e-12))  # (B, k, P) unit rotations per plane
         for j in np.flatnonzero(chosen.any(0)):  # the k latest that some slot has
@@ -237,11 +235,10 @@ class LoopClosure(nn.Module):
         """Store each new place with its object (rows with nothing new write into the spare column)."""
         rows = np.arange(code.shape[0])
         where = np.where(new, w["count"], w["places"].shape[1] - 1)
-        w["places"][rows, where] = code[..., None].view(np.float32).reshape(len(rows), -1) * new[:, None]
+        w["places"][rows, where] = _real(code) * new[:, None]
         w["objects"][rows, where] = seen
         w["stored"][rows, where] = new
         w["count"] = w["count"] + new
-        w["used"] = int(w["count"].max())
 
     @staticmethod
     def _nearest(codes: np.ndarray, places: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -250,9 +247,23 @@ class LoopClosure(nn.Module):
         B, S, _ = codes.shape
         if places.shape[1] == 0:
             return np.full((B, S), np.float32(-2.0)), np.zeros((B, S), np.int64)
-        real = np.ascontiguousarray(codes)[..., None].view(np.float32).reshape(B, S, -1)
-        similarity = _bmm(real, places.transpose(0, 2, 1))  # (B, S, N)
+        similarity = _bmm(_real(codes), places.transpose(0, 2, 1))  # (B, S, N)
         return similarity.max(-1), similarity.argmax(-1)  # places not stored are zero vectors: similarity 0
+
+
+def _written(w: dict) -> np.ndarray:
+    """The working memory's places up to the last column any slot has written (what searches read)."""
+    return w["places"][:, :int(w["count"].max())]
+
+
+def _complex(x: np.ndarray) -> np.ndarray:
+    """Real codes ``(..., 2P)`` (planes' two coordinates in turn) -> complex ``(..., P)``."""
+    return np.ascontiguousarray(x, dtype=np.float32).view(np.complex64)
+
+
+def _real(z: np.ndarray) -> np.ndarray:
+    """Complex codes ``(..., P)`` -> real ``(..., 2P)``, the inverse of :func:`_complex`."""
+    return np.ascontiguousarray(z, dtype=np.complex64).view(np.float32)
 
 
 def _bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
