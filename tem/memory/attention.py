@@ -170,19 +170,18 @@ class AttentionMemory(WindowMemory):
         if self.log_scale:
             beta = beta * torch.log1p(count)  # (B, T, 1)
         any_visible = count > 0  # a step with no memory yet reads zeros
-        weights = units = None
-        if return_activity or _math_only(query, values):  # explicit weights: for analysis, or as SDPA would
-            if in_place:
-                weights = self._weights_in_place(torch.bmm(beta * query, keys.transpose(1, 2)), state)
-                read = torch.bmm(weights, values)  # (B, T, value_dim)
-            else:
-                weights, read = self._explicit(beta * query, key, value, state, visible, any_visible)
-            units = self.column_steps(state, T) if return_activity else None
-            weights = weights if return_activity else None
+        weights = None
+        if in_place:
+            weights = self._weights_in_place(torch.bmm(beta * query, keys.transpose(1, 2)), state)
+            read = torch.bmm(weights, values)  # (B, T, value_dim)
+        elif return_activity or _math_only(query, values):  # explicit weights: for analysis, or as SDPA would
+            weights, read = self._explicit(beta * query, key, value, state, visible, any_visible)
         else:  # fused kernel
             read = F.scaled_dot_product_attention((beta * query)[:, None], keys[:, None], values[:, None],
                                                   attn_mask=visible, scale=1.0)[:, 0] * any_visible
-        return MemoryOutput(read=read, activity=weights, units=units, state=self._append(state, keys, values, T))
+        units = self.column_steps(state, T) if return_activity else None
+        return MemoryOutput(read=read, activity=weights if return_activity else None, units=units,
+                            state=self._append(state, keys, values, T))
 
     @staticmethod
     def _explicit(query, key, value, state, visible, any_visible) -> tuple[torch.Tensor, torch.Tensor]:
