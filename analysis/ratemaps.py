@@ -77,7 +77,7 @@ class UnitChooser:
         return np.sort(column_units.cpu().numpy()[columns])
 
 
-@torch.no_grad()
+@torch.inference_mode()  # no_grad's tensors keep autograd's version counters: a TEM walk's steps 10% slower
 def run_windows(model, windows, batch_size: int, *, device="cpu", return_activity: bool = True,
                 activity_units=None):
     """Run ``model`` along ``windows`` (an iterable of :class:`~envs.Batch`, consecutive windows of

@@ -155,6 +155,34 @@ def test_window_memory_reads_writes_and_gradients_equal_autograd(hierarchical, w
         torch.testing.assert_close(value, after[key], msg=key)
 
 
+@pytest.mark.parametrize("hierarchical", [True, False])
+def test_window_reads_without_grad_skip_the_function_with_the_same_values(hierarchical, implementation, monkeypatch):
+    """In inference mode (the analyses' walks) a window calls the fused kernel without the autograd
+    Function and keeps no rows for gradients; its reads are bitwise those with autograd on."""
+    memory = HebbianMemory(SIZES, hierarchical=hierarchical, dense_after=0)
+    state = memory.append(memory.initial_state(3), 0.5 * random_p(memory, 3, 4, seed=1), 0.5 * random_p(memory, 3, 4, seed=2),
+                          torch.rand(3, 4, generator=torch.Generator().manual_seed(5)) + 0.1, 1.0)
+    state["dense"] = 0.1 * random_p(memory, 3, memory.width, seed=9)
+    queries = 2 * random_p(memory, 3, 4, 2, seed=3)
+
+    def walk():
+        window, reads = memory.window(state, 4, 0.4, 0.9), []
+        for t in range(4):
+            reads.append(window.read(queries[:, t], 0.8, (3, 2, 1)))
+            window.write(reads[-1][:, 0], reads[-1][:, 1])
+        return torch.stack(reads), window
+
+    with_grad, window = walk()
+    assert all(row is not None for row in window.key_rows)
+    if implementation == "fused":
+        for function in (attractor.FlatAttractor, attractor.ModularAttractor):
+            monkeypatch.setattr(function, "apply", None)  # a call fails
+    with torch.inference_mode():
+        without, window = walk()
+    assert window.key_rows == [None] * 4 and window.value_rows == [None] * 4
+    assert torch.equal(without, with_grad) and without.abs().sum() > 0
+
+
 def test_fold_into_dense_keeps_reads_when_clamp_is_inactive(implementation):
     memory = HebbianMemory(SIZES, dense_after=5)
     keys, values = 0.3 * random_p(memory, 2, 8, seed=6), 0.3 * random_p(memory, 2, 8, seed=7)

@@ -216,6 +216,24 @@ class FlatAttractor(torch.autograd.Function):
                                                                    torch.cat(dpres[::-1], 1), lambda g: g.unbind(1)))
 
 
+def read_without_grad(hierarchical: bool, query, connectivity, kappa, counts, dense, dense_scale, keys, values,
+                      weights) -> torch.Tensor | None:
+    """The fused kernel's attractor where no gradient is needed (the arguments of :class:`FlatAttractor`,
+    ``connectivity`` its ``module_width``, or of :class:`ModularAttractor`, ``connectivity`` its
+    ``from_to``), without an autograd Function around it (~40 us a read, a third of the kernel's time
+    on a rate-map walk); None where the kernel does not run (the caller uses the Functions)."""
+    if not _use_kernel(query):
+        return None
+    dense = _or_empty(dense, query)
+    if hierarchical:
+        Fm, (B, _, width), M = connectivity.shape[0], query.shape, keys.shape[1]
+        keys, values = (x.view(Fm, B, M, width // Fm) for x in (keys, values))
+        return cpu_kernel().modular_forward(query.contiguous(), keys, values, weights, connectivity, dense, dense_scale,
+                                            kappa, list(counts))[0]
+    return cpu_kernel().flat_forward(query.contiguous(), keys, values, weights, dense, dense_scale, kappa, list(counts),
+                                     connectivity)[0]
+
+
 def _stack_modules(xs: list[torch.Tensor], n_modules: int) -> torch.Tensor:
     """Per-iteration ``(n_i, B, Q, X)`` (the first ``n_i`` modules) -> ``(F * B, I * Q, X)``, the
     missing modules 0."""

@@ -29,15 +29,24 @@ the port), so a read costs at most one ``width x width`` product per slot whatev
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from torch import nn
 
 from tem.memory.base import MemoryState, oldest_in_use
-from tem.tem.attractor import FlatAttractor, ModularAttractor, Part
+from tem.tem.attractor import FlatAttractor, ModularAttractor, Part, read_without_grad
 
 FORGOTTEN = 1e-12
 """Stored weights below this are set to 0 (they would decay into denormal floats)."""
+
+
+@functools.lru_cache(maxsize=64)
+def update_counts(iterations: tuple[int, ...]) -> tuple[int, ...]:
+    """Modules' ``iterations`` (non-increasing) -> the number of modules each attractor iteration
+    updates: ``(5, 4, 3, 2, 1)`` -> ``(5, 4, 3, 2, 1)``, ``(5, 5)`` -> ``(2, 2, 2, 2, 2)``."""
+    return tuple(sum(count > i for count in iterations) for i in range(max(iterations, default=0)))
 
 
 class HebbianMemory(nn.Module):
@@ -136,9 +145,13 @@ class HebbianMemory(nn.Module):
         None reach the weights or ``dense``."""
         if (dense is not None and dense.requires_grad) or part.weights.requires_grad:
             raise ValueError("the attractor passes no gradient to the memory weights or the dense part")
-        counts = tuple(sum(count > i for count in iterations) for i in range(max(iterations, default=0)))
-        if not torch.is_grad_enabled():  # the sources serve only gradients; unpacking some 500 arguments
-            sources = ()                 # costs a long window's read as much as its products
+        counts = update_counts(tuple(iterations))
+        if not torch.is_grad_enabled():
+            connectivity = self.from_to if self.hierarchical else self.module_width
+            h = read_without_grad(self.hierarchical, query, connectivity, kappa, counts, dense, dense_scale, *part)
+            if h is not None:
+                return h
+            sources = ()  # the sources serve only gradients; unpacking some 500 arguments costs a long window's read as much as its products
         if self.hierarchical:
             return ModularAttractor.apply(query, self.from_to, kappa, counts, dense, dense_scale, *part, n_fixed, *sources)
         return FlatAttractor.apply(query, self.module_width, kappa, counts, dense, dense_scale, *part, n_fixed, *sources)
@@ -232,15 +245,16 @@ class HebbianWindow:
             keys, values = self.keys[:, :m], self.values[:, :m]
         dense = self.state["dense"] if self.state["dense"].numel() else None
         return self.memory.attractor(query, Part(keys, values, self.weights[t, ..., :m]), kappa, iterations, dense,
-                                     self.lam ** t, (*self.key_rows, *self.value_rows), self.n_fixed)
+                                     self.lam ** t, (*self.key_rows, *self.value_rows) if torch.is_grad_enabled() else (),
+                                     self.n_fixed)
 
     def write(self, key: torch.Tensor, value: torch.Tensor) -> None:
         """Store the current step's pair ``key, value (B, width)`` (read from the next step on)."""
         slot = self.n_fixed + len(self.key_rows)
         for rows, buffer, vector in ((self.key_rows, self.keys, key), (self.value_rows, self.values, value)):
-            row = self._row(vector)
-            self._rows(buffer, slot, slot + 1)[:, :, 0].copy_(vector.detach().unflatten(-1, (self.memory.n_modules, -1)))
-            rows.append(row)
+            row = buffer[:, :, slot] if self.memory.hierarchical else buffer[:, slot]  # (F, B, S) or (B, width)
+            row.copy_(self._row(vector.detach()))
+            rows.append(self._row(vector) if torch.is_grad_enabled() else None)  # the rows serve only gradients
 
     def final_state(self) -> MemoryState:
         """The memory state after the window (detached): the carried pairs decayed by ``lam^T``, then
