@@ -8,7 +8,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from analysis.maps import crosscorrelogram, rasterise
+from analysis.maps import crosscorrelogram, raster_layout, rasterise_many
 from analysis.plots import plot_node_map, plot_node_maps
 from envs.render import is_grid
 
@@ -25,11 +25,15 @@ def node_correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a[both], b[both])[0, 1])
 
 
-def shifted_correlation(a: np.ndarray, b: np.ndarray, world) -> float:
-    """Best Pearson correlation of two node maps ``(n_nodes,)`` over spatial shifts of their rasters
-    (grid worlds)."""
-    cross = crosscorrelogram(rasterise(a, world.positions), rasterise(b, world.positions))
-    return float(np.nanmax(cross)) if np.isfinite(cross).any() else float("nan")
+def shifted_correlations(first: np.ndarray, second: np.ndarray, world) -> list[float]:
+    """Per unit, the best Pearson correlation of node maps ``first[i], second[i]`` (each ``(n_units,
+    n_nodes)``) over spatial shifts of their rasters (grid worlds; the raster layout computed once)."""
+    layout = raster_layout(world.positions)
+    best = []
+    for a, b in zip(rasterise_many(first, layout), rasterise_many(second, layout)):
+        cross = crosscorrelogram(a, b)
+        best.append(float(np.nanmax(cross)) if np.isfinite(cross).any() else float("nan"))
+    return best
 
 
 def remapping_scores(first, second, world) -> dict:
@@ -42,7 +46,7 @@ def remapping_scores(first, second, world) -> dict:
               "hpc_correlation": float(np.nanmean(hpc_direct)) if np.isfinite(hpc_direct).any() else None}
     if grid_world:
         with np.errstate(invalid="ignore"):
-            mec_shifted = [shifted_correlation(a, b, world) for a, b in zip(first.mec, second.mec)]
+            mec_shifted = shifted_correlations(first.mec, second.mec, world)
         result["mec_correlation_shifted"] = float(np.nanmean(mec_shifted))
     return result
 

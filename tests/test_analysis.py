@@ -9,9 +9,10 @@ from analysis.__main__ import main as analysis_main
 from tem.training.cli import main as train_main
 from analysis.evaluate import Walks, accuracy_curves, score_walks
 from analysis.ideal import ideal_observer
+from analysis.maps import crosscorrelogram, rasterise
 from analysis.metrics import fraction_visited, visit_masks
 from analysis.plots import plot_accuracy_vs_visited
-from analysis.remapping import node_correlation, remapping_scores
+from analysis.remapping import node_correlation, remapping_scores, shifted_correlations
 from analysis.ratemaps import RateMaps
 from envs import WalkSampler, make_worlds
 
@@ -181,6 +182,11 @@ def test_remapping_scores_identical_and_shifted_maps():
     assert scores["mec_correlation_shifted"] > 0.95 > scores["mec_correlation"]
     assert scores["hpc_correlation"] < 0.1
     assert node_correlation(mec[0], mec[0]) == pytest.approx(1.0)
+    hexagonal = make_worlds("hex:5")[0]  # all units rasterised at once: the per-unit definition's values
+    a, b = (np.cos(hexagonal.positions @ k) for k in ([1.0, 0.3], [0.9, 0.5]))
+    a[3] = np.nan
+    expected = np.nanmax(crosscorrelogram(rasterise(a, hexagonal.positions), rasterise(b, hexagonal.positions)))
+    assert shifted_correlations(np.stack([a, b]), np.stack([b, a]), hexagonal)[0] == expected
 
 
 def test_time_shift_place_cell_scores_separate_a_place_unit_from_noise():

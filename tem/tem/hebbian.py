@@ -224,6 +224,10 @@ class HebbianWindow:
         weights = torch.cat([carried, own], -1)  # (T, B, n_fixed + T)
         self.weights = torch.where(weights < FORGOTTEN, 0.0, weights)[:, :, None]  # (T, B, 1, n_fixed + T)
         self.key_rows, self.value_rows = [], []  # the written (B, width) pairs in the attractor's row shape
+        # views of the buffers: in the read layout (G, M, X), and by slot (M, B, F, S) or (M, B, width) for writes
+        self.read_keys, self.read_values = (x.flatten(0, 1) if memory.hierarchical else x for x in (self.keys, self.values))
+        self.slot_keys, self.slot_values = (x.permute(2, 1, 0, 3) if memory.hierarchical else x.transpose(0, 1)
+                                            for x in (self.keys, self.values))
 
     def _rows(self, buffer: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         """Rows ``start:stop`` of ``buffer`` as a ``(B, F, stop - start, S)`` view (the state's layout)."""
@@ -239,10 +243,7 @@ class HebbianWindow:
         """The attractor at the current step (the number of pairs written so far): ``query (B, Q,
         width)`` -> ``(B, Q, width)``."""
         t, m = len(self.key_rows), self.n_fixed + len(self.key_rows)
-        if self.memory.hierarchical:
-            keys, values = (x.flatten(0, 1)[:, :m] for x in (self.keys, self.values))
-        else:
-            keys, values = self.keys[:, :m], self.values[:, :m]
+        keys, values = self.read_keys[:, :m], self.read_values[:, :m]
         dense = self.state["dense"] if self.state["dense"].numel() else None
         return self.memory.attractor(query, Part(keys, values, self.weights[t, ..., :m]), kappa, iterations, dense,
                                      self.lam ** t, (*self.key_rows, *self.value_rows) if torch.is_grad_enabled() else (),
@@ -251,9 +252,9 @@ class HebbianWindow:
     def write(self, key: torch.Tensor, value: torch.Tensor) -> None:
         """Store the current step's pair ``key, value (B, width)`` (read from the next step on)."""
         slot = self.n_fixed + len(self.key_rows)
-        for rows, buffer, vector in ((self.key_rows, self.keys, key), (self.value_rows, self.values, value)):
-            row = buffer[:, :, slot] if self.memory.hierarchical else buffer[:, slot]  # (F, B, S) or (B, width)
-            row.copy_(self._row(vector.detach()))
+        for rows, slots, vector in ((self.key_rows, self.slot_keys, key), (self.value_rows, self.slot_values, value)):
+            slots[slot].copy_(vector.detach().unflatten(-1, (self.memory.n_modules, -1)) if self.memory.hierarchical
+                              else vector.detach())
             rows.append(self._row(vector) if torch.is_grad_enabled() else None)  # the rows serve only gradients
 
     def final_state(self) -> MemoryState:

@@ -282,6 +282,7 @@ class TEM(Model):
         x_query = x_p[:, :, None]  # (B, T, 1, P)
         D = self.transition.matrices()  # (G, (A + 1) * G)
         a_index = torch.where(action < 0, self.task.n_actions, action)  # (B, T)
+        a_rows = a_index[:, :, None, None].expand(-1, -1, 1, self.transition.G)  # (B, T, 1, G): gather's index
         starts = (action < 0).any(0).tolist()
         sigma_w, mu_mem_w, sigma_mem_w = self.sigma_path.weights(), self.mu_g_mem.weights(), self.sigma_g_mem.weights()
         sigma_init = self.logsig_g_init.exp()
@@ -292,7 +293,7 @@ class TEM(Model):
         rec = {k: [] for k in ("g_path", "g_inf", "p_inf", "p_x", "p_gen")}
         for t in range(T):
             # 1. path integration
-            delta = (g_prev @ D).view(B, -1, self.transition.G).gather(1, a_index[:, t, None, None].expand(-1, 1, self.transition.G))[:, 0]
+            delta = (g_prev @ D).view(B, -1, self.transition.G).gather(1, a_rows[:, t])[:, 0]
             g_path = (g_prev + delta).clamp(c.g_min, 1)
             sigma_path = self.sigma_path.apply(g_prev, sigma_w)
             if starts[t] or t == 0:  # at t = 0 always, so that every parameter is in the graph (DDP needs it)
