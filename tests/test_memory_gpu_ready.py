@@ -114,10 +114,13 @@ def test_boolean_mask_attention_equals_the_reference(cap, log_scale, kernel):
         state = fused.state
 
 
-@pytest.mark.parametrize("cap", [0, 3])
-def test_units_only_weights_equal_the_full_weights_columns(cap):
+@pytest.mark.parametrize("cap, block", [(0, None), (3, None), (0, 1), (3, 200)])
+def test_units_only_weights_equal_the_full_weights_columns(cap, block, monkeypatch):
     """Without a read (rate maps): the watched units' weights are the full weights' columns (units
-    not stored, or -1, read 0), nothing at all is computed for no units, and the state is the same."""
+    not stored, or -1, read 0), nothing at all is computed for no units, and the state is the same;
+    also when the window's steps are scored in blocks (``block``: scores per block; 1 = step by step)."""
+    if block is not None:
+        monkeypatch.setattr(attention_module, "UNITS_BLOCK", block)
     torch.manual_seed(1)
     memory = AttentionMemory(KEY_DIM, VALUE_DIM, beta=1.3, cap=cap).double()
     state = {name: x.double() if x.is_floating_point() else x for name, x in memory.initial_state(5).items()}

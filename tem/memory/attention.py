@@ -118,17 +118,17 @@ class AttentionMemory(WindowMemory):
         scores = self._exp_in_place(scores, state)
         return scores.div_(scores.sum(-1, keepdim=True).clamp_min(torch.finfo(scores.dtype).tiny))
 
-    def _exp_in_place(self, scores: torch.Tensor, state: MemoryState) -> torch.Tensor:
-        """The unnormalised weights ``exp(score - row max)`` of :meth:`_weights_in_place`, in ``scores``;
-        0 where masked."""
+    def _exp_in_place(self, scores: torch.Tensor, state: MemoryState, steps: slice = slice(None)) -> torch.Tensor:
+        """The unnormalised weights ``exp(score - row max)`` of :meth:`_weights_in_place`, in ``scores``
+        (the window's ``steps``: ``(B, len(steps), M + T)``); 0 where masked."""
         B, M = state["valid"].shape
-        T = scores.shape[1]
+        T = scores.shape[2] - M
         if not bool(state["valid"].all()):  # (one read of the device; a long walk's memories are all valid)
             scores[..., :M].masked_fill_(~state["valid"][:, None, :], float("-inf"))
         if self.cap > 0:
-            scores.masked_fill_(~self._band(M, T, scores.device), float("-inf"))
+            scores.masked_fill_(~self._band(M, T, scores.device)[steps], float("-inf"))
         else:  # every stored column is earlier than the window: only the window's own block needs the band
-            scores[..., M:].masked_fill_(~self._band(0, T, scores.device), float("-inf"))
+            scores[..., M:].masked_fill_(~self._band(0, T, scores.device)[steps], float("-inf"))
         top = scores.amax(-1, keepdim=True)
         scores = scores.sub_(torch.where(torch.isfinite(top), top, 0.0))
         # The CPU's exp takes ~10x longer where its result is subnormal or 0 (-inf included), and a long
@@ -147,15 +147,22 @@ class AttentionMemory(WindowMemory):
         if units.shape[1] == 0:
             return MemoryOutput(read=None, activity=query.new_zeros(B, T, 0), units=units, state=new_state)
         _, count = self.mask(state, T, dense=False)
-        beta = self.log_beta.exp() * (torch.log1p(count) if self.log_scale else 1.0)
-        weights = self._exp_in_place(torch.bmm(beta * query, keys.transpose(1, 2)), state)  # (B, T, M + T)
-        total = weights.sum(-1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
+        query = self.log_beta.exp() * (torch.log1p(count) if self.log_scale else 1.0) * query
         M = state["valid"].shape[1]
         column = (units - state["written"][:, None] + M).clamp(0, M + T - 1)  # (B, N): column j holds step
         # written - M + j (or none)
         found = (self.column_steps(state, T).gather(1, column) == units) & (units >= 0)  # stored, not forgotten
-        picked = weights.gather(2, column[:, None, :].expand(-1, T, -1)) * found[:, None, :]
-        return MemoryOutput(read=None, activity=picked / total, units=units, state=new_state)
+        activity = query.new_empty(B, T, units.shape[1])
+        # a block of steps at a time, so that its scores (B, rows, M + T) stay in the cache for the passes
+        # over them (exp, sums, picks): a long walk's whole window of scores is tens of MB
+        rows = max(1, UNITS_BLOCK // (B * (M + T)))
+        for start in range(0, T, rows):
+            steps = slice(start, start + rows)
+            weights = self._exp_in_place(torch.bmm(query[:, steps], keys.transpose(1, 2)), state, steps)
+            total = weights.sum(-1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
+            picked = weights.gather(2, column[:, None, :].expand(-1, weights.shape[1], -1)) * found[:, None, :]
+            torch.div(picked, total, out=activity[:, steps])
+        return MemoryOutput(read=None, activity=activity, units=units, state=new_state)
 
     def forward(self, query, key, value, state, return_activity=False, query_is_key=None, *, read=True,
                 activity_units=None) -> MemoryOutput:
@@ -215,6 +222,11 @@ class AttentionMemory(WindowMemory):
         first = max(valid.shape[1] - self.cap, 0) if self.cap > 0 else oldest_in_use(valid)
         return {"keys": keys[:, first:], "values": values[:, first:], "valid": valid[:, first:],
                 "written": state["written"] + T}
+
+
+UNITS_BLOCK = 1 << 23
+"""Scores (floats) per block of steps of :meth:`AttentionMemory._units_only` (32 MB in float32: blocks of
+a long walk's window, whose scores are allocated and passed over a block at a time, not all at once)."""
 
 
 def _math_only(query: torch.Tensor, values: torch.Tensor) -> bool:
