@@ -11,7 +11,7 @@ above the 95th percentile of the s60 of maps with its values permuted.
 :func:`grid_scores` and :func:`score_units_reference` score one map at a time; :func:`score_units`
 scores a unit and its shuffles together (autocorrelograms from batched FFTs, the rotations as one
 sparse product per angle, built once per map shape and checked against ``scipy.ndimage.rotate``,
-the annulus sums as segment sums), with the same values to rounding (~1e-13).
+the annulus sums as sparse products), with the same values to rounding (~1e-13).
 """
 from __future__ import annotations
 
@@ -207,13 +207,15 @@ class _RotationPlan(NamedTuple):
 
 class _Layout(NamedTuple):
     """What the autocorrelograms with one NaN layout share: ``nearest (h * w,)`` the flat index of
-    each bin's nearest finite bin (the fill), and per angle the rows of ``plan.pixels`` where both
-    the map and its rotation are valid (``rows``), those rows' operator, and their annuli."""
+    each bin's nearest finite bin (the fill); ``rings``, per angle, the sparse ``(R, P)`` 0/1 matrix
+    of the bins of ``plan.pixels`` where both the map and its rotation are valid, by the first
+    annulus that holds them (``all_rings``: the angles' matrices stacked, ``(A * R, P)``); and
+    ``counts (A, R, 1)``, the number of such bins in each nested annulus."""
 
     nearest: np.ndarray
-    rows: tuple
-    operators: tuple
     rings: tuple
+    all_rings: sparse.csr_matrix
+    counts: np.ndarray
 
 
 def _spline_weights(x: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -273,25 +275,25 @@ def _rotation_plan(shape: tuple[int, int], inner: float, outers: tuple, order: i
     sac = np.random.default_rng(0).normal(size=shape)
     sac[: shape[0] // 5, : shape[1] // 3] = np.nan
     expected = _rotations(sac, GRID_ANGLES, order)[0].reshape(len(GRID_ANGLES), -1)[:, plan.pixels]
-    filled = sac.ravel()[_layout(plan, np.isfinite(sac)).nearest].reshape(1, *shape)
+    filled = sac.ravel()[_layout(plan, np.isfinite(sac), len(outers)).nearest].reshape(1, *shape)
     coefficients = _spline_coefficients(filled, plan.pad, order)[:, 0]
     found = np.stack([op @ coefficients for op in plan.operators])
     return plan if np.abs(found - expected).max() < 1e-9 else None
 
 
-def _layout(plan: _RotationPlan, finite: np.ndarray) -> _Layout:
+def _layout(plan: _RotationPlan, finite: np.ndarray, n_rings: int) -> _Layout:
     """The :class:`_Layout` of autocorrelograms whose finite bins are ``finite (h, w)``: the fill and
     the rotated validity exactly as :func:`_rotations` computes them."""
     index = ndimage.distance_transform_edt(~finite, return_distances=False, return_indices=True)
     nearest = np.ravel_multi_index(tuple(index), finite.shape).ravel()
-    rows, operators, rings = [], [], []
-    for k, angle in enumerate(GRID_ANGLES):
+    rings = []
+    for angle in GRID_ANGLES:
         rotated = ndimage.rotate(finite.astype(float), angle, reshape=False, order=1, mode="constant")
-        joint = (rotated.ravel() > 1 - 1e-6)[plan.pixels] & finite.ravel()[plan.pixels]
-        rows.append(np.flatnonzero(joint))
-        operators.append(plan.operators[k][rows[-1]])
-        rings.append(plan.ring[rows[-1]])
-    return _Layout(nearest, tuple(rows), tuple(operators), tuple(rings))
+        rows = np.flatnonzero((rotated.ravel() > 1 - 1e-6)[plan.pixels] & finite.ravel()[plan.pixels])
+        rings.append(sparse.csr_matrix((np.ones(len(rows)), (plan.ring[rows], rows)), shape=(n_rings, len(plan.pixels))))
+    all_rings = sparse.vstack(rings, format="csr")
+    counts = np.cumsum(np.asarray(all_rings.sum(axis=1)).reshape(len(GRID_ANGLES), n_rings, 1), axis=1)
+    return _Layout(nearest, tuple(rings), all_rings, counts)
 
 
 def _spline_coefficients(maps: np.ndarray, pad: int, order: int) -> np.ndarray:
@@ -304,32 +306,24 @@ def _spline_coefficients(maps: np.ndarray, pad: int, order: int) -> np.ndarray:
     return padded.reshape(-1, len(maps))
 
 
-def _ring_sums(q: np.ndarray, ring: np.ndarray, n_rings: int) -> np.ndarray:
-    """Sums of the rows of ``q (P, B)`` over each nested annulus: ``(n_rings, B)``, rows sorted by
-    ``ring (P,)``, the first annulus holding each (cumulative sums of per-annulus sums)."""
-    starts = np.searchsorted(ring, np.arange(n_rings))
-    nonempty = np.flatnonzero(np.diff(np.append(starts, len(ring))) > 0)
-    per_ring = np.zeros((n_rings, q.shape[1]))
-    if nonempty.size:
-        per_ring[nonempty] = np.add.reduceat(q, starts[nonempty], axis=0)
-    return np.cumsum(per_ring, axis=0)
-
-
 def _correlations(sacs: np.ndarray, plan: _RotationPlan, layout: _Layout, order: int, n_rings: int) -> dict:
     """``{angle: (R, B)}`` Pearson correlations of autocorrelograms ``sacs (B, h, w)`` sharing
-    ``layout`` with their rotations inside each annulus (``_ring_correlations``, batched)."""
+    ``layout`` with their rotations inside each annulus (``_ring_correlations``, batched). The sums
+    over each annulus are sparse products with the layout's 0/1 matrices (one pass over the summed
+    array; the map's own sums for all angles at once), then cumulative sums over the nested annuli."""
     flat = sacs.reshape(len(sacs), -1)
     filled = flat[:, layout.nearest].reshape(sacs.shape)
     coefficients = _spline_coefficients(filled, plan.pad, order)  # (P_pad, B)
-    values = np.nan_to_num(flat[:, plan.pixels].T)  # (P, B)
+    a = np.nan_to_num(flat[:, plan.pixels].T)  # (P, B)
+    s_a, s_aa = (np.cumsum((layout.all_rings @ x).reshape(len(GRID_ANGLES), n_rings, -1), axis=1) for x in (a, a * a))
     c = {}
-    for angle, rows, operator, ring in zip(GRID_ANGLES, layout.rows, layout.operators, layout.rings):
-        a, b = values[rows], operator @ coefficients  # (P_k, B): the map and its rotation where both are valid
-        n = _ring_sums(np.ones((len(rows), 1)), ring, n_rings)
-        s_a, s_b = _ring_sums(a, ring, n_rings), _ring_sums(b, ring, n_rings)
-        var_a = n * _ring_sums(a * a, ring, n_rings) - s_a ** 2
-        var_b = n * _ring_sums(b * b, ring, n_rings) - s_b ** 2
-        cov = n * _ring_sums(b * a, ring, n_rings) - s_a * s_b
+    for k, (angle, operator, rings) in enumerate(zip(GRID_ANGLES, plan.operators, layout.rings)):
+        b = operator @ coefficients  # (P, B): the rotation (where it is not valid the rings weigh it 0)
+        n = layout.counts[k]
+        s_b, s_bb, s_ab = (np.cumsum(rings @ x, axis=0) for x in (b, b * b, b * a))
+        var_a = n * s_aa[k] - s_a[k] ** 2
+        var_b = n * s_bb - s_b ** 2
+        cov = n * s_ab - s_a[k] * s_b
         ok = (n >= 3) & (var_a > 1e-12 * n ** 2) & (var_b > 1e-12 * n ** 2)
         c[angle] = np.full(cov.shape, np.nan)
         c[angle][ok] = cov[ok] / np.sqrt(var_a[ok] * var_b[ok])
@@ -381,7 +375,7 @@ def _correlation_groups(sacs, finite, some, plan, inner, outers, order, cache):
     for members in groups:
         key = (id(plan), np.packbits(finite[members[0]]).tobytes())
         if key not in cache:
-            cache[key] = _layout(plan, finite[members[0]])
+            cache[key] = _layout(plan, finite[members[0]], len(outers))
         yield members, _correlations(sacs[members], plan, cache[key], order, len(outers))
 
 
