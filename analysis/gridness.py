@@ -298,12 +298,52 @@ def _layout(plan: _RotationPlan, finite: np.ndarray, n_rings: int) -> _Layout:
 
 def _spline_coefficients(maps: np.ndarray, pad: int, order: int) -> np.ndarray:
     """``((h + 2 pad) * (w + 2 pad), B)`` spline coefficients of maps ``(B, h, w)`` padded by
-    ``pad`` bins ("edge"), as ``scipy.ndimage.rotate(mode="nearest")`` computes them."""
+    ``pad`` bins ("edge"), as ``scipy.ndimage.rotate(mode="nearest")`` computes them (order 1: the
+    padded maps; 3: :func:`_cubic_prefilter` along both axes)."""
     padded = np.pad(np.moveaxis(maps, 0, -1), ((pad, pad), (pad, pad), (0, 0)), mode="edge")  # (hp, wp, B)
-    if order > 1:
+    if order == 3 and min(padded.shape[:2]) >= 16:  # (the padding makes them so)
+        for axis in (0, 1):
+            _cubic_prefilter(padded, axis)
+    elif order > 1:
         for axis in (0, 1):
             padded = ndimage.spline_filter1d(padded, order, axis=axis, mode="nearest")
     return padded.reshape(-1, len(maps))
+
+
+CUBIC_POLE = np.sqrt(3.0) - 2.0
+"""The pole of the cubic B-spline's inverse (prefilter) recursion."""
+
+
+def _cubic_prefilter(x: np.ndarray, axis: int) -> None:
+    """Replace samples ``x`` by their cubic B-spline coefficients along ``axis``, in place: the
+    inverse filter of Unser, Aldroubi & Eden (1991), a gain of 6 then a causal and an anti-causal
+    first-order recursion with pole ``z = sqrt(3) - 2``, each started as for the line extended by
+    half-sample symmetry (what ``scipy.ndimage.spline_filter1d(x, 3, axis, mode="nearest")``
+    computes, to 2e-15 for lines of 13 samples or more; shorter ones start differently by ~z^(2n)).
+    Every line along ``axis`` at once: each step of a recursion is one numpy
+    operation on a whole slice, ~2.5x faster than scipy's line-by-line loop over the strided lines
+    of many stacked maps."""
+    c = np.moveaxis(x, axis, 0)  # (n, ...): a view
+    n, z = len(c), CUBIC_POLE
+    c *= (1 - z) * (1 - 1 / z)
+    # causal start: c[0] + z * sum_k z^k c[k] over the symmetrically extended line (period 2n), in
+    # closed form; terms under 1e-20 are left out (far below a float's rounding of the sum)
+    z_n = z ** n
+    total = c[0] + z_n * c[n - 1]
+    weight = z
+    for i in range(1, n):
+        if abs(weight) < 1e-20:
+            break
+        total += weight * (c[i] + z_n * c[n - 1 - i])
+        weight *= z
+    c[0] += total * (z / (1 - z_n * z_n))
+    scratch = np.empty_like(c[0])
+    for i in range(1, n):
+        c[i] += np.multiply(z, c[i - 1], out=scratch)
+    c[n - 1] *= z / (z - 1)  # anti-causal start
+    for i in range(n - 2, -1, -1):
+        np.subtract(c[i + 1], c[i], out=c[i])
+        c[i] *= z
 
 
 def _correlations(sacs: np.ndarray, plan: _RotationPlan, layout: _Layout, order: int, n_rings: int) -> dict:

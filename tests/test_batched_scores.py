@@ -6,8 +6,8 @@ import pytest
 import torch
 from scipy import ndimage
 
-from analysis.gridness import (GRID_ANGLES, _rotation_plan, _rotations, _spline_coefficients, score_units,
-                               score_units_reference)
+from analysis.gridness import (GRID_ANGLES, _cubic_prefilter, _rotation_plan, _rotations, _spline_coefficients,
+                               score_units, score_units_reference)
 from analysis.maps import autocorrelogram, autocorrelograms, raster_layout, rasterise, rasterise_many
 from analysis.place import _information, _shifted_information, node_maps, place_cell_scores
 from analysis.ratemaps import record_rate_maps, record_walks
@@ -66,6 +66,14 @@ def test_rasterise_many_matches_rasterise(spec):
     rasters = rasterise_many(values, raster_layout(world.positions))
     for v, r in zip(values, rasters):
         np.testing.assert_array_equal(r, rasterise(v, world.positions))
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_cubic_prefilter_equals_scipys(axis):
+    x = np.random.default_rng(axis).normal(size=(30, 17, 14))
+    expected = ndimage.spline_filter1d(x, 3, axis=axis, mode="nearest")
+    _cubic_prefilter(x, axis)
+    np.testing.assert_allclose(x, expected, atol=1e-13, rtol=0)
 
 
 @pytest.mark.parametrize("shape, order", [((39, 39), 3), ((85, 99), 3), ((21, 27), 1)])
