@@ -151,7 +151,8 @@ class HebbianMemory(nn.Module):
             h = read_without_grad(self.hierarchical, query, connectivity, kappa, counts, dense, dense_scale, *part)
             if h is not None:
                 return h
-            sources = ()  # the sources serve only gradients; unpacking some 500 arguments costs a long window's read as much as its products
+            sources = ()  # the sources serve only gradients; unpacking some 500 arguments costs a long
+                          # window's read as much as its products
         if self.hierarchical:
             return ModularAttractor.apply(query, self.from_to, kappa, counts, dense, dense_scale, *part, n_fixed, *sources)
         return FlatAttractor.apply(query, self.module_width, kappa, counts, dense, dense_scale, *part, n_fixed, *sources)
