@@ -166,8 +166,7 @@ class FlatAttractor(torch.autograd.Function):
         _save(ctx, query, dense, dense_scale, kappa, Part(keys, values, weights), n_fixed, len(sources) // 2)
         ctx.fused = _use_kernel(query)
         if ctx.fused:
-            h, *ctx.saved = cpu_kernel().flat_forward(query.contiguous(), keys, values, weights, _or_empty(dense, query),
-                                                     dense_scale, kappa, list(counts), S)
+            h, *ctx.saved = _flat_kernel(query, S, kappa, counts, dense, dense_scale, keys, values, weights)
             ctx.counts, ctx.module_width = counts, S
             return h
         h = hippocampal_activation(query)
@@ -216,6 +215,21 @@ class FlatAttractor(torch.autograd.Function):
                                                                    torch.cat(dpres[::-1], 1), lambda g: g.unbind(1)))
 
 
+def _flat_kernel(query, module_width, kappa, counts, dense, dense_scale, keys, values, weights) -> list:
+    """The fused kernel of :class:`FlatAttractor`'s forward pass: ``[h, hs, pres, intos]``."""
+    return cpu_kernel().flat_forward(query.contiguous(), keys, values, weights, _or_empty(dense, query), dense_scale,
+                                     kappa, list(counts), module_width)
+
+
+def _modular_kernel(query, from_to, kappa, counts, dense, dense_scale, keys, values, weights) -> list:
+    """The fused kernel of :class:`ModularAttractor`'s forward pass (``keys, values (F * B, M, S)``
+    viewed module-major): ``[h, hs, pres, intos]``."""
+    Fm, (B, _, width), M = from_to.shape[0], query.shape, keys.shape[1]
+    keys, values = (x.view(Fm, B, M, width // Fm) for x in (keys, values))
+    return cpu_kernel().modular_forward(query.contiguous(), keys, values, weights, from_to, _or_empty(dense, query),
+                                        dense_scale, kappa, list(counts))
+
+
 def read_without_grad(hierarchical: bool, query, connectivity, kappa, counts, dense, dense_scale, keys, values,
                       weights) -> torch.Tensor | None:
     """The fused kernel's attractor where no gradient is needed (the arguments of :class:`FlatAttractor`,
@@ -224,14 +238,8 @@ def read_without_grad(hierarchical: bool, query, connectivity, kappa, counts, de
     on a rate-map walk); None where the kernel does not run (the caller uses the Functions)."""
     if not _use_kernel(query):
         return None
-    dense = _or_empty(dense, query)
-    if hierarchical:
-        Fm, (B, _, width), M = connectivity.shape[0], query.shape, keys.shape[1]
-        keys, values = (x.view(Fm, B, M, width // Fm) for x in (keys, values))
-        return cpu_kernel().modular_forward(query.contiguous(), keys, values, weights, connectivity, dense, dense_scale,
-                                            kappa, list(counts))[0]
-    return cpu_kernel().flat_forward(query.contiguous(), keys, values, weights, dense, dense_scale, kappa, list(counts),
-                                     connectivity)[0]
+    kernel = _modular_kernel if hierarchical else _flat_kernel
+    return kernel(query, connectivity, kappa, counts, dense, dense_scale, keys, values, weights)[0]
 
 
 def _stack_modules(xs: list[torch.Tensor], n_modules: int) -> torch.Tensor:
@@ -262,9 +270,7 @@ class ModularAttractor(torch.autograd.Function):
         ctx.fused, ctx.from_to = _use_kernel(query), from_to
         if ctx.fused:
             _save(ctx, query.contiguous(), dense, dense_scale, kappa, Part(keys, values, weights), n_fixed, len(sources) // 2)
-            h, *ctx.saved = cpu_kernel().modular_forward(query.contiguous(), keys.view(Fm, B, M, S), values.view(Fm, B, M, S),
-                                                        weights, from_to, _or_empty(dense, query), dense_scale, kappa,
-                                                        list(counts))
+            h, *ctx.saved = _modular_kernel(query, from_to, kappa, counts, dense, dense_scale, keys, values, weights)
             ctx.counts = counts
             return h
         x = module_major(query, Fm).contiguous()  # (F, B, Q, S)
