@@ -225,10 +225,8 @@ class HebbianWindow:
         weights = torch.cat([carried, own], -1)  # (T, B, n_fixed + T)
         self.weights = torch.where(weights < FORGOTTEN, 0.0, weights)[:, :, None]  # (T, B, 1, n_fixed + T)
         self.key_rows, self.value_rows = [], []  # the written (B, width) pairs in the attractor's row shape
-        # views of the buffers: in the read layout (G, M, X), and by slot (M, B, F, S) or (M, B, width) for writes
+        # the buffers in the read layout (G, M, X), as views
         self.read_keys, self.read_values = (x.flatten(0, 1) if memory.hierarchical else x for x in (self.keys, self.values))
-        self.slot_keys, self.slot_values = (x.permute(2, 1, 0, 3) if memory.hierarchical else x.transpose(0, 1)
-                                            for x in (self.keys, self.values))
 
     def _rows(self, buffer: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         """Rows ``start:stop`` of ``buffer`` as a ``(B, F, stop - start, S)`` view (the state's layout)."""
@@ -247,15 +245,13 @@ class HebbianWindow:
         keys, values = self.read_keys[:, :m], self.read_values[:, :m]
         dense = self.state["dense"] if self.state["dense"].numel() else None
         return self.memory.attractor(query, Part(keys, values, self.weights[t, ..., :m]), kappa, iterations, dense,
-                                     self.lam ** t, (*self.key_rows, *self.value_rows) if torch.is_grad_enabled() else (),
-                                     self.n_fixed)
+                                     self.lam ** t, (*self.key_rows, *self.value_rows), self.n_fixed)
 
     def write(self, key: torch.Tensor, value: torch.Tensor) -> None:
         """Store the current step's pair ``key, value (B, width)`` (read from the next step on)."""
         slot = self.n_fixed + len(self.key_rows)
-        for rows, slots, vector in ((self.key_rows, self.slot_keys, key), (self.value_rows, self.slot_values, value)):
-            slots[slot].copy_(vector.detach().unflatten(-1, (self.memory.n_modules, -1)) if self.memory.hierarchical
-                              else vector.detach())
+        for rows, buffer, vector in ((self.key_rows, self.keys, key), (self.value_rows, self.values, value)):
+            self._rows(buffer, slot, slot + 1)[:, :, 0].copy_(vector.detach().unflatten(-1, (self.memory.n_modules, -1)))
             rows.append(self._row(vector) if torch.is_grad_enabled() else None)  # the rows serve only gradients
 
     def final_state(self) -> MemoryState:
