@@ -193,8 +193,8 @@ SPLINE_PAD = 12  # scipy.ndimage pads by 12 bins ("edge") before its spline pref
 class _RotationPlan(NamedTuple):
     """:func:`_rotations` on one autocorrelogram shape as sparse matrices, at the bins that count.
 
-    ``pixels (P,)``: the flat bins inside the largest annulus and outside the inner radius, sorted
-    by the first annulus that holds them, ``ring (P,)``. ``operators``: one ``(P, (h + 2 pad) *
+    ``pixels (P,)``: the flat bins inside the largest annulus and outside the inner radius, and the
+    first annulus that holds each, ``ring (P,)``. ``operators``: one ``(P, (h + 2 pad) *
     (w + 2 pad))`` CSR matrix per angle of ``GRID_ANGLES``, from the spline coefficients of the
     filled map padded by ``pad`` bins to its rotation at ``pixels``.
     """
@@ -238,8 +238,7 @@ def _build_plan(shape: tuple[int, int], inner: float, outers: tuple, order: int)
     yy, xx = np.indices(shape)
     radius = np.hypot(yy - (h - 1) / 2, xx - (w - 1) / 2).ravel()
     first = np.searchsorted(np.array(outers), radius, side="right")
-    keep = np.flatnonzero((radius >= inner) & (first < len(outers)))
-    pixels = keep[np.argsort(first[keep], kind="stable")]
+    pixels = np.flatnonzero((radius >= inner) & (first < len(outers)))
     pad = SPLINE_PAD  # (order 1: the edge padding is what mode "nearest" reads past the edge)
     hp, wp = h + 2 * pad, w + 2 * pad
     rows, cols = np.divmod(pixels, w)
