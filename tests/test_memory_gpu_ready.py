@@ -67,10 +67,13 @@ def _windows(batch=5, T=4, n_windows=6, seed=0):
                torch.randn(batch, T, VALUE_DIM, generator=g), resets[i % len(resets)])
 
 
-@pytest.fixture(params=["sdpa", "explicit"])
+@pytest.fixture(params=["grouped", "sdpa", "explicit"])
 def kernel(request, monkeypatch):
-    """The read's two forms: ``scaled_dot_product_attention``, and the explicit product the CPU takes
-    where keys and values differ in size (the tests' sizes differ: both are forced here)."""
+    """The read's three forms: the CPU's, slots grouped by how far back they read; and, where slots
+    are not grouped (other devices), ``scaled_dot_product_attention`` and the explicit product the
+    CPU takes where keys and values differ in size (the tests' sizes differ: both are forced here)."""
+    if request.param != "grouped":
+        monkeypatch.setattr(AttentionMemory, "_spans", staticmethod(lambda state: None))
     monkeypatch.setattr(attention_module, "_math_only", lambda query, values: request.param == "explicit")
     return request.param
 
@@ -112,6 +115,42 @@ def test_boolean_mask_attention_equals_the_reference(cap, log_scale, kernel):
         for name in fused.state:
             assert torch.equal(fused.state[name], explicit.state[name]), name
         state = fused.state
+
+
+@pytest.mark.parametrize("cap", [0, 3])
+def test_grouped_read_has_the_dense_reads_gradients(cap, monkeypatch):
+    """The CPU's grouped read (slots in groups by span, stored memories' products apart) and the
+    dense masked product give the same read and the same gradients for the window's queries, keys,
+    values and beta, over windows where some slots start new walks (groups of different spans), all
+    do, or none; and with a single group allowed (``MAX_GROUPS = 1``) mixed spans fall back to the
+    dense product."""
+    torch.manual_seed(2)
+    memory = AttentionMemory(KEY_DIM, VALUE_DIM, beta=1.4, cap=cap).double()
+    state = {name: x.double() if x.is_floating_point() else x for name, x in memory.initial_state(5).items()}
+    n_groups = set()
+    for query, key, value, new_world in _windows(n_windows=8):
+        state = memory.reset(state, new_world)
+        spans = AttentionMemory._spans(state)
+        assert spans is not None
+        n_groups.add(len(set(spans)))
+        results = []
+        for form in ("grouped", "dense", "one group"):
+            with monkeypatch.context() as patch:
+                if form == "dense":
+                    patch.setattr(AttentionMemory, "_spans", staticmethod(lambda state: None))
+                if form == "one group":
+                    patch.setattr(attention_module, "MAX_GROUPS", 1)
+                inputs = [x.double().requires_grad_() for x in (query, key, value)]
+                memory.zero_grad()
+                out = memory(*inputs, state)
+                (out.read * torch.linspace(-1, 1, out.read.numel()).view_as(out.read)).sum().backward()
+                results.append((out.read, *(x.grad for x in inputs), memory.log_beta.grad.clone(), out.state))
+        for other in results[1:]:
+            for a, b in zip(results[0][:5], other[:5]):
+                torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-9)
+            assert all(torch.equal(results[0][5][name], other[5][name]) for name in other[5])
+        state = results[0][5]
+    assert max(n_groups) > 1  # windows with slots of different spans were read
 
 
 @pytest.mark.parametrize("cap, block", [(0, None), (3, None), (0, 1), (3, 200)])

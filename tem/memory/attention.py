@@ -47,7 +47,9 @@ class AttentionMemory(WindowMemory):
     read are trimmed (one host synchronisation per window). Columns are
     aligned in time across the batch (every slot writes once per step), so a window's attention is
     one batched, causally masked product, and column ``j`` of a window's activity is the memory
-    written at walk step ``written + j - M`` (``written`` as it was before the window).
+    written at walk step ``written + j - M`` (``written`` as it was before the window). On the CPU a
+    training window instead reads slot groups of equal span (:meth:`_grouped`): each group scores only
+    the stored columns its slots can read.
     """
 
     units = "step"
@@ -172,7 +174,9 @@ class AttentionMemory(WindowMemory):
         if not read and return_activity and activity_units is not None and not torch.is_grad_enabled():
             return self._units_only(query, keys, values, state, activity_units)
         in_place = return_activity and not torch.is_grad_enabled()  # analysis: weights without a dense mask
-        visible, count = self.mask(state, T, dense=not in_place)
+        # on the CPU, training's read takes the slots in groups (the mask is then a band, not dense)
+        spans = self._spans(state) if not return_activity and query.device.type == "cpu" else None
+        visible, count = self.mask(state, T, dense=not in_place and spans is None)
         beta = self.log_beta.exp()
         if self.log_scale:
             beta = beta * torch.log1p(count)  # (B, T, 1)
@@ -181,6 +185,8 @@ class AttentionMemory(WindowMemory):
         if in_place:
             weights = self._weights_in_place(torch.bmm(beta * query, keys.transpose(1, 2)), state)
             read = torch.bmm(weights, values)  # (B, T, value_dim)
+        elif spans is not None:  # slots grouped by how far back they can read
+            read = self._grouped(beta * query, key, value, state, spans) * any_visible
         elif return_activity or _math_only(query, values):  # explicit weights: for analysis, or as SDPA would
             weights, read = self._explicit(beta * query, key, value, state, visible, any_visible)
         else:  # fused kernel
@@ -189,6 +195,64 @@ class AttentionMemory(WindowMemory):
         units = self.column_steps(state, T) if return_activity else None
         return MemoryOutput(read=read, activity=weights if return_activity else None, units=units,
                             state=self._append(state, keys, values, T))
+
+    @staticmethod
+    def _spans(state: MemoryState) -> list[int] | None:
+        """How many of the stored columns each slot reads, ``[span_b]`` (its valid columns are the last
+        ``span_b``), or None where that does not hold (valid columns with gaps) or the slots' spans
+        take more than ``MAX_GROUPS`` values: then one masked product over all columns is as good. One
+        read of the device (on the CPU, where this is used, it costs nothing)."""
+        valid = state["valid"]
+        M = valid.shape[1]
+        if M == 0:  # nothing stored: every slot reads the window alone
+            return [0] * valid.shape[0]
+        # first valid column (M if none), and the number of valid columns, read together
+        first = torch.where(valid.any(1), valid.int().argmax(1), M)
+        first, n_valid = torch.stack([first, valid.sum(1)]).tolist()
+        spans = [M - f for f in first]
+        if spans != n_valid or len(set(spans)) > MAX_GROUPS:
+            return None
+        return spans
+
+    def _grouped(self, query, key, value, state, spans: list[int]) -> torch.Tensor:
+        """The read ``(B, T, value_dim)`` of scaled ``query (B, T, key_dim)``, slots grouped by their
+        ``spans``: each group scores only the stored columns its slots hold (all of them valid), so its
+        mask is the causal band alone, ``(T, span + T)`` for every slot. A training batch's walks start
+        at different windows, so one product over all slots would spend most of its time on columns
+        a slot cannot read. The stored memories' products are apart from the window's (as in
+        :meth:`_explicit`: no gradient is computed for them). Rows that see nothing read garbage (the
+        caller zeroes them)."""
+        B, T = query.shape[:2]
+        M = state["keys"].shape[1]
+        order = sorted(range(B), key=spans.__getitem__)  # slots grouped by span (stable)
+        sizes = {span: spans.count(span) for span in sorted(set(spans))}
+        permuted = order != list(range(B))
+        order_t = torch.tensor(order, device=query.device)
+        if permuted:  # (index_select: its backward adds rows, ~4x faster than advanced indexing's index_put)
+            query, key, value = (x.index_select(0, order_t) for x in (query, key, value))
+        reads, start = [], 0
+        for (span, n), q, k, v in zip(sizes.items(), *(x.split(list(sizes.values())) for x in (query, key, value))):
+            hidden = ~self._band(span, T, query.device)  # (T, span + T)
+            hidden[:, 0] &= ~hidden.all(-1)  # softmax needs one finite score per row
+            scores = torch.bmm(q, k.transpose(1, 2))  # (n, T, T)
+            if span:
+                slots = order_t[start:start + n]
+                stored_keys, stored_values = (state[name][:, M - span:].index_select(0, slots)
+                                              for name in ("keys", "values"))  # (n, span, dim)
+                scores = torch.cat([torch.bmm(q, stored_keys.transpose(1, 2)), scores], dim=-1)
+            weights = torch.softmax(scores.masked_fill_(hidden, float("-inf")), dim=-1)
+            if span:
+                stored, window = weights.split([span, T], dim=-1)
+                reads.append(torch.baddbmm(torch.bmm(window, v), stored, stored_values))
+            else:
+                reads.append(torch.bmm(weights, v))
+            start += n
+        read = torch.cat(reads)
+        if not permuted:
+            return read
+        inverse = torch.empty_like(order_t)
+        inverse[order_t] = torch.arange(B, device=query.device)
+        return read.index_select(0, inverse)
 
     @staticmethod
     def _explicit(query, key, value, state, visible, any_visible) -> tuple[torch.Tensor, torch.Tensor]:
@@ -223,6 +287,10 @@ class AttentionMemory(WindowMemory):
         return {"keys": keys[:, first:], "values": values[:, first:], "valid": valid[:, first:],
                 "written": state["written"] + T}
 
+
+MAX_GROUPS = 8
+"""At most this many groups of slots in :meth:`AttentionMemory._grouped` (one fused product each); with
+more distinct spans, one masked product over all slots."""
 
 UNITS_BLOCK = 1 << 23
 """Scores (floats) per block of steps of :meth:`AttentionMemory._units_only` (32 MB in float32: blocks of
