@@ -174,8 +174,10 @@ class AttentionMemory(WindowMemory):
         if not read and return_activity and activity_units is not None and not torch.is_grad_enabled():
             return self._units_only(query, keys, values, state, activity_units)
         in_place = return_activity and not torch.is_grad_enabled()  # analysis: weights without a dense mask
-        # on the CPU, training's read takes the slots in groups (the mask is then a band, not dense)
-        spans = self._spans(state) if not return_activity and query.device.type == "cpu" else None
+        # on the CPU, training's read takes the slots in groups (the mask is then a band, not dense); without
+        # gradients (evaluation's long walks, whose slots all start together) the fused kernel is faster
+        grouped = not return_activity and query.device.type == "cpu" and torch.is_grad_enabled()
+        spans = self._spans(state) if grouped else None
         visible, count = self.mask(state, T, dense=not in_place and spans is None)
         beta = self.log_beta.exp()
         if self.log_scale:
