@@ -192,7 +192,10 @@ class PositionCode(nn.Module):
     def _rotate(self, action: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
         """Commuting actions: the code after ``t`` steps is ``previous`` rotated, plane by plane, by
         the sum of the angles of the steps so far."""
-        phase = self.angles()[action + 1].cumsum(dim=1)  # (B, T, d / 2)
+        angles = self.angles()  # (A + 1, d / 2)
+        # each step's angles as a product with its one-hot action: the same values as indexing, and its
+        # gradient is one more product (indexing's backward accumulates B x T rows into A + 1 serially)
+        phase = (F.one_hot(action + 1, len(angles)).to(angles.dtype) @ angles).cumsum(dim=1)  # (B, T, d / 2)
         cos, sin = phase.cos(), phase.sin()
         x, y = previous.view(-1, 1, self.dim // 2, 2).unbind(-1)  # (B, 1, d / 2) each
         code = torch.stack([cos * x - sin * y, sin * x + cos * y], dim=-1).flatten(2)

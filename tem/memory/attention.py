@@ -237,12 +237,16 @@ class AttentionMemory(WindowMemory):
             hidden = ~self._band(span, T, query.device)  # (T, span + T)
             hidden[:, 0] &= ~hidden.all(-1)  # softmax needs one finite score per row
             scores = torch.bmm(q, k.transpose(1, 2))  # (n, T, T)
+            if self.cap == 0:  # every stored column is visible: only the window's own block is masked
+                scores, hidden = scores.masked_fill_(hidden[:, span:], float("-inf")), None
             if span:
                 slots = order_t[start:start + n]
                 stored_keys, stored_values = (state[name][:, M - span:].index_select(0, slots)
                                               for name in ("keys", "values"))  # (n, span, dim)
                 scores = torch.cat([torch.bmm(q, stored_keys.transpose(1, 2)), scores], dim=-1)
-            weights = torch.softmax(scores.masked_fill_(hidden, float("-inf")), dim=-1)
+            if hidden is not None:
+                scores = scores.masked_fill_(hidden, float("-inf"))
+            weights = torch.softmax(scores, dim=-1)
             if span:
                 stored, window = weights.split([span, T], dim=-1)
                 reads.append(torch.baddbmm(torch.bmm(window, v), stored, stored_values))
