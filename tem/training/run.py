@@ -39,6 +39,15 @@ def cuda_device(device: torch.device, local_rank: int) -> torch.device:
     return device if device.index is not None else torch.device("cuda", local_rank)
 
 
+def _fused_adam(device: torch.device) -> bool:
+    """Whether Adam takes its fused kernel: on CUDA, and on the CPU from torch 2.4 (which added it;
+    there it is ~3x faster than the per-parameter loops for TEM-t's few small tensors)."""
+    if device.type == "cuda":
+        return True
+    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
+    return device.type == "cpu" and (major, minor) >= (2, 4)
+
+
 def learning_rate(step: int, config) -> float:
     """The learning rate at ``step`` of a run with ``config``: linear warm-up, then cosine decay to
     ``min_lr_ratio * lr`` at the last step; or ``lr_min + (lr - lr_min) 0.5^(step / lr_half_life)``."""
@@ -139,7 +148,7 @@ class Run:
         if config.run.compile:
             self.net = torch.compile(self.net, dynamic=True)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.optim.lr,
-                                          fused=True if self.device.type == "cuda" else None)
+                                          fused=True if _fused_adam(self.device) else None)
         data = config.data
         walks = dict(n_objects=data.n_objects, seed=config.run.seed + self.dist.rank * RANK_SEED_STRIDE,
                      policy=WalkPolicy(data.persistence, data.approach), salient=data.salient)
