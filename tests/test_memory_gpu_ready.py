@@ -117,29 +117,27 @@ def test_boolean_mask_attention_equals_the_reference(cap, log_scale, kernel):
         state = fused.state
 
 
-@pytest.mark.parametrize("cap", [0, 3])
+@pytest.mark.parametrize("cap", [0, 6])
 def test_grouped_read_has_the_dense_reads_gradients(cap, monkeypatch):
     """The CPU's grouped read (slots in groups by span, stored memories' products apart) and the
     dense masked product give the same read and the same gradients for the window's queries, keys,
     values and beta, over windows where some slots start new walks (groups of different spans), all
-    do, or none; and with a single group allowed (``MAX_GROUPS = 1``) mixed spans fall back to the
-    dense product."""
+    do, or none; also with at most two groups (``MAX_GROUPS = 2``: slots of different spans share a
+    group and their invalid columns are masked)."""
     torch.manual_seed(2)
     memory = AttentionMemory(KEY_DIM, VALUE_DIM, beta=1.4, cap=cap).double()
-    state = {name: x.double() if x.is_floating_point() else x for name, x in memory.initial_state(5).items()}
-    n_groups = set()
-    for query, key, value, new_world in _windows(n_windows=8):
+    state = {name: x.double() if x.is_floating_point() else x for name, x in memory.initial_state(6).items()}
+    n_spans = set()
+    for query, key, value, new_world in _windows(batch=6, n_windows=10):
         state = memory.reset(state, new_world)
-        spans = AttentionMemory._spans(state)
-        assert spans is not None
-        n_groups.add(len(set(spans)))
+        n_spans.add(len(set(AttentionMemory._spans(state)[0])))
         results = []
-        for form in ("grouped", "dense", "one group"):
+        for form in ("grouped", "dense", "two groups"):
             with monkeypatch.context() as patch:
                 if form == "dense":
-                    patch.setattr(AttentionMemory, "_spans", staticmethod(lambda state: None))
-                if form == "one group":
-                    patch.setattr(attention_module, "MAX_GROUPS", 1)
+                    patch.setattr(memory, "_spans", lambda state: None)
+                if form == "two groups":
+                    patch.setattr(attention_module, "MAX_GROUPS", 2)
                 inputs = [x.double().requires_grad_() for x in (query, key, value)]
                 memory.zero_grad()
                 out = memory(*inputs, state)
@@ -150,7 +148,34 @@ def test_grouped_read_has_the_dense_reads_gradients(cap, monkeypatch):
                 torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-9)
             assert all(torch.equal(results[0][5][name], other[5][name]) for name in other[5])
         state = results[0][5]
-    assert max(n_groups) > 1  # windows with slots of different spans were read
+    assert max(n_spans) > 2  # some windows' slots had several spans (more than two groups' worth)
+
+
+def test_grouped_read_masks_stored_columns_a_slot_does_not_hold():
+    """Valid columns with a gap (not a walk's suffix): the grouped read masks them as the dense one."""
+    torch.manual_seed(4)
+    memory = AttentionMemory(KEY_DIM, VALUE_DIM, beta=0.9).double()
+    state = {"keys": torch.randn(3, 5, KEY_DIM, dtype=torch.double),
+             "values": torch.randn(3, 5, VALUE_DIM, dtype=torch.double),
+             "valid": torch.tensor([[1, 0, 1, 1, 1], [0, 0, 0, 1, 1], [0, 0, 0, 0, 0]], dtype=torch.bool),
+             "written": torch.tensor([5, 2, 0])}
+    query, key = torch.randn(3, 4, KEY_DIM, dtype=torch.double), torch.randn(3, 4, KEY_DIM, dtype=torch.double)
+    value = torch.randn(3, 4, VALUE_DIM, dtype=torch.double)
+    assert AttentionMemory._spans(state) == ([5, 2, 0], [4, 2, 0])
+    grouped = memory(query, key, value, state).read
+    dense = memory(query, key, value, state, return_activity=True).read
+    torch.testing.assert_close(grouped, dense, atol=1e-12, rtol=1e-10)
+
+
+def test_groups_of_slots_by_span():
+    groups = AttentionMemory._groups
+    assert groups([3, 0, 3, 5]) == [[1], [0, 2], [3]]  # one per span, in order of span
+    spans = [0, 3, 3, 5, 9, 9, 12, 0]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(attention_module, "MAX_GROUPS", 3)  # 5 spans: the empty slots, then two halves
+        assert groups(spans) == [[0, 7], [1, 2, 3], [4, 5, 6]]
+        assert groups([4, 1, 2, 3]) == [[1, 2], [3, 0]]  # nothing empty: three groups at most
+    assert sorted(sum(groups(list(range(40))), [])) == list(range(40))  # every slot once
 
 
 @pytest.mark.parametrize("cap, block", [(0, None), (3, None), (0, 1), (3, 200)])

@@ -177,7 +177,7 @@ class AttentionMemory(WindowMemory):
         # on the CPU, training's read takes the slots in groups (the mask is then a band, not dense); without
         # gradients (evaluation's long walks, whose slots all start together) the fused kernel is faster
         grouped = not return_activity and query.device.type == "cpu" and torch.is_grad_enabled()
-        spans = self._spans(state) if grouped else None
+        spans = self._spans(state) if grouped else None  # (spans, n_valid)
         visible, count = self.mask(state, T, dense=not in_place and spans is None)
         beta = self.log_beta.exp()
         if self.log_scale:
@@ -188,7 +188,7 @@ class AttentionMemory(WindowMemory):
             weights = self._weights_in_place(torch.bmm(beta * query, keys.transpose(1, 2)), state)
             read = torch.bmm(weights, values)  # (B, T, value_dim)
         elif spans is not None:  # slots grouped by how far back they can read
-            read = self._grouped(beta * query, key, value, state, spans) * any_visible
+            read = self._grouped(beta * query, key, value, state, *spans) * any_visible
         elif return_activity or _math_only(query, values):  # explicit weights: for analysis, or as SDPA would
             weights, read = self._explicit(beta * query, key, value, state, visible, any_visible)
         else:  # fused kernel
@@ -199,51 +199,70 @@ class AttentionMemory(WindowMemory):
                             state=self._append(state, keys, values, T))
 
     @staticmethod
-    def _spans(state: MemoryState) -> list[int] | None:
-        """How many of the stored columns each slot reads, ``[span_b]`` (its valid columns are the last
-        ``span_b``), or None where that does not hold (valid columns with gaps) or the slots' spans
-        take more than ``MAX_GROUPS`` values: then one masked product over all columns is as good. One
-        read of the device (on the CPU, where this is used, it costs nothing)."""
+    def _spans(state: MemoryState) -> tuple[list[int], list[int]]:
+        """For each slot, how many of the last stored columns hold its memories (from its first valid
+        column on; 0 if none) and how many of them are valid: ``(spans, n_valid)``. A slot's valid
+        columns are normally the last ``span`` (its walk so far). One read of the device (on the CPU,
+        where this is used, it costs nothing)."""
         valid = state["valid"]
-        M = valid.shape[1]
+        B, M = valid.shape
         if M == 0:  # nothing stored: every slot reads the window alone
-            return [0] * valid.shape[0]
-        # first valid column (M if none), and the number of valid columns, read together
-        first = torch.where(valid.any(1), valid.int().argmax(1), M)
+            return [0] * B, [0] * B
+        first = torch.where(valid.any(1), valid.int().argmax(1), M)  # first valid column (M if none)
         first, n_valid = torch.stack([first, valid.sum(1)]).tolist()
-        spans = [M - f for f in first]
-        if spans != n_valid or len(set(spans)) > MAX_GROUPS:
-            return None
-        return spans
+        return [M - f for f in first], n_valid
 
-    def _grouped(self, query, key, value, state, spans: list[int]) -> torch.Tensor:
-        """The read ``(B, T, value_dim)`` of scaled ``query (B, T, key_dim)``, slots grouped by their
-        ``spans``: each group scores only the stored columns its slots hold (all of them valid), so its
-        mask is the causal band alone, ``(T, span + T)`` for every slot. A training batch's walks start
-        at different windows, so one product over all slots would spend most of its time on columns
-        a slot cannot read. The stored memories' products are apart from the window's (as in
-        :meth:`_explicit`: no gradient is computed for them). Rows that see nothing read garbage (the
-        caller zeroes them)."""
+    @staticmethod
+    def _groups(spans: list[int]) -> list[list[int]]:
+        """Slots in groups to read together, by span: one group per span, or where the spans take more
+        than ``MAX_GROUPS`` values, the slots with nothing stored and ``MAX_GROUPS - 1`` groups of
+        about equal size of the others in order of span."""
+        order = sorted(range(len(spans)), key=spans.__getitem__)  # (stable)
+        if len(set(spans)) <= MAX_GROUPS:
+            groups: dict[int, list[int]] = {}
+            for slot in order:
+                groups.setdefault(spans[slot], []).append(slot)
+            return list(groups.values())
+        empty = [slot for slot in order if spans[slot] == 0]
+        rest = order[len(empty):]
+        size = -(-len(rest) // (MAX_GROUPS - 1))
+        return ([empty] if empty else []) + [rest[i:i + size] for i in range(0, len(rest), size)]
+
+    def _grouped(self, query, key, value, state, spans: list[int], n_valid: list[int]) -> torch.Tensor:
+        """The read ``(B, T, value_dim)`` of scaled ``query (B, T, key_dim)``, slots in groups of about
+        the same span (:meth:`_groups`): each group scores only the last stored columns that hold its
+        slots' memories, so a group of one span needs no mask but the causal band, ``(T, span + T)``
+        for every slot (with several spans, the shorter ones' invalid columns are masked too). A
+        training batch's walks start at different windows, so one product over all slots would spend
+        most of its time on columns a slot cannot read. The stored memories' products are apart from
+        the window's (as in :meth:`_explicit`: no gradient is computed for them). Rows that see
+        nothing read garbage (the caller zeroes them)."""
         B, T = query.shape[:2]
         M = state["keys"].shape[1]
-        order = sorted(range(B), key=spans.__getitem__)  # slots grouped by span (stable)
-        sizes = {span: spans.count(span) for span in sorted(set(spans))}
+        groups = self._groups(spans)
+        order = [slot for group in groups for slot in group]
         permuted = order != list(range(B))
         order_t = torch.tensor(order, device=query.device)
         if permuted:  # (index_select: its backward adds rows, ~4x faster than advanced indexing's index_put)
             query, key, value = (x.index_select(0, order_t) for x in (query, key, value))
+        sizes = [len(group) for group in groups]
         reads, start = [], 0
-        for (span, n), q, k, v in zip(sizes.items(), *(x.split(list(sizes.values())) for x in (query, key, value))):
+        for group, q, k, v in zip(groups, *(x.split(sizes) for x in (query, key, value))):
+            span = max(spans[slot] for slot in group)
             hidden = ~self._band(span, T, query.device)  # (T, span + T)
             hidden[:, 0] &= ~hidden.all(-1)  # softmax needs one finite score per row
             scores = torch.bmm(q, k.transpose(1, 2))  # (n, T, T)
             if self.cap == 0:  # every stored column is visible: only the window's own block is masked
                 scores, hidden = scores.masked_fill_(hidden[:, span:], float("-inf")), None
             if span:
-                slots = order_t[start:start + n]
+                slots = order_t[start:start + len(group)]
                 stored_keys, stored_values = (state[name][:, M - span:].index_select(0, slots)
                                               for name in ("keys", "values"))  # (n, span, dim)
-                scores = torch.cat([torch.bmm(q, stored_keys.transpose(1, 2)), scores], dim=-1)
+                stored_scores = torch.bmm(q, stored_keys.transpose(1, 2))  # (n, T, span)
+                if any(n_valid[slot] < span for slot in group):  # columns some slots do not hold
+                    invalid = ~state["valid"][:, M - span:].index_select(0, slots)  # (n, span)
+                    stored_scores = stored_scores.masked_fill_(invalid[:, None, :], float("-inf"))
+                scores = torch.cat([stored_scores, scores], dim=-1)
             if hidden is not None:
                 scores = scores.masked_fill_(hidden, float("-inf"))
             weights = torch.softmax(scores, dim=-1)
@@ -252,7 +271,7 @@ class AttentionMemory(WindowMemory):
                 reads.append(torch.baddbmm(torch.bmm(window, v), stored, stored_values))
             else:
                 reads.append(torch.bmm(weights, v))
-            start += n
+            start += len(group)
         read = torch.cat(reads)
         if not permuted:
             return read
@@ -295,8 +314,7 @@ class AttentionMemory(WindowMemory):
 
 
 MAX_GROUPS = 8
-"""At most this many groups of slots in :meth:`AttentionMemory._grouped` (one fused product each); with
-more distinct spans, one masked product over all slots."""
+"""At most this many groups of slots in :meth:`AttentionMemory._grouped` (a few products each)."""
 
 UNITS_BLOCK = 1 << 23
 """Scores (floats) per block of steps of :meth:`AttentionMemory._units_only` (32 MB in float32: blocks of
