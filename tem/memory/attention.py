@@ -48,8 +48,8 @@ class AttentionMemory(WindowMemory):
     aligned in time across the batch (every slot writes once per step), so a window's attention is
     one batched, causally masked product, and column ``j`` of a window's activity is the memory
     written at walk step ``written + j - M`` (``written`` as it was before the window). On the CPU a
-    training window instead reads slot groups of equal span (:meth:`_grouped`): each group scores only
-    the stored columns its slots can read.
+    training window instead reads the slots in groups by span (:meth:`_grouped`): each group scores
+    only the stored columns its slots hold.
     """
 
     units = "step"
