@@ -175,8 +175,10 @@ class AttentionMemory(WindowMemory):
             return self._units_only(query, keys, values, state, activity_units)
         in_place = return_activity and not torch.is_grad_enabled()  # analysis: weights without a dense mask
         # on the CPU, training's read takes the slots in groups (the mask is then a band, not dense); without
-        # gradients (evaluation's long walks, whose slots all start together) the fused kernel is faster
-        grouped = not return_activity and query.device.type == "cpu" and torch.is_grad_enabled()
+        # gradients (evaluation's long walks, whose slots all start together) the fused kernel is faster, and
+        # a compiled model keeps it too (the groups' shapes are read from the device: a graph break)
+        grouped = (not return_activity and query.device.type == "cpu" and torch.is_grad_enabled()
+                   and not _compiling())
         spans = self._spans(state) if grouped else None  # (spans, n_valid)
         visible, count = self.mask(state, T, dense=not in_place and spans is None)
         beta = self.log_beta.exp()
@@ -312,6 +314,8 @@ class AttentionMemory(WindowMemory):
         return {"keys": keys[:, first:], "values": values[:, first:], "valid": valid[:, first:],
                 "written": state["written"] + T}
 
+
+_compiling = getattr(torch.compiler, "is_compiling", lambda: False)  # (torch >= 2.3)
 
 MAX_GROUPS = 8
 """At most this many groups of slots in :meth:`AttentionMemory._grouped` (a few products each)."""
