@@ -277,9 +277,7 @@ class AttentionMemory(WindowMemory):
         read = torch.cat(reads)
         if not permuted:
             return read
-        inverse = torch.empty_like(order_t)
-        inverse[order_t] = torch.arange(B, device=query.device)
-        return read.index_select(0, inverse)
+        return read.index_select(0, order_t.argsort())  # back in the slots' order
 
     @staticmethod
     def _explicit(query, key, value, state, visible, any_visible) -> tuple[torch.Tensor, torch.Tensor]:

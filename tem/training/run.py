@@ -42,10 +42,7 @@ def cuda_device(device: torch.device, local_rank: int) -> torch.device:
 def _fused_adam(device: torch.device) -> bool:
     """Whether Adam takes its fused kernel: on CUDA, and on the CPU from torch 2.4 (which added it;
     there it is ~3x faster than the per-parameter loops for TEM-t's few small tensors)."""
-    if device.type == "cuda":
-        return True
-    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
-    return device.type == "cpu" and (major, minor) >= (2, 4)
+    return device.type == "cuda" or (device.type == "cpu" and torch.__version__ >= (2, 4))  # (a TorchVersion)
 
 
 def learning_rate(step: int, config) -> float:
