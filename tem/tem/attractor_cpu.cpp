@@ -69,6 +69,29 @@ inline void axpy(T alpha, const T* x, T* y, int64_t n) {  // y += alpha x
   for (int64_t j = 0; j < n; ++j) y[j] += alpha * x[j];
 }
 
+// y += sum_m alpha[m] rows[m] (m < M, rows m * stride apart), the rows whose alpha is not 0 (stored
+// pairs a slot no longer holds weigh 0) four at a time: y is loaded and stored once per four rows
+// (the forward passes' reads of the values: ~10% faster than a row at a time; the backward passes'
+// sums were not faster so)
+template <typename T>
+inline void rows_axpy(const T* alpha, const T* rows, int64_t stride, int64_t M, T* y, int64_t n) {
+  int64_t m = 0;
+  while (true) {
+    int64_t pick[4], k = 0;
+    for (; m < M && k < 4; ++m)
+      if (alpha[m] != T(0)) pick[k++] = m;
+    if (k < 4) {
+      for (int64_t i = 0; i < k; ++i) axpy(alpha[pick[i]], rows + pick[i] * stride, y, n);
+      return;
+    }
+    const T a0 = alpha[pick[0]], a1 = alpha[pick[1]], a2 = alpha[pick[2]], a3 = alpha[pick[3]];
+    const T *r0 = rows + pick[0] * stride, *r1 = rows + pick[1] * stride, *r2 = rows + pick[2] * stride,
+            *r3 = rows + pick[3] * stride;
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) y[j] += a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j];
+  }
+}
+
 // pre_q[:u] += scale * (h_q @ dense)[:u] ; dense (W, W) row-major
 template <typename T>
 inline void dense_read(const T* h, const T* dense, T scale, T* pre, int64_t W, int64_t u) {
@@ -120,7 +143,7 @@ std::vector<torch::Tensor> flat_forward(torch::Tensor query, torch::Tensor keys,
             T *pre = pre0 + (at + q) * d.W, *into = into0 + (at + q) * d.M;
             dots(hq, K, km, d.M, d.W, w, into);
             for (int64_t j = 0; j < u; ++j) pre[j] = kap * hq[j];
-            for (int64_t m = 0; m < d.M; ++m) axpy(into[m], V + m * vm, pre, u);
+            rows_axpy(into, V, vm, d.M, pre, u);
             if (has_dense) dense_read(hq, d0 + b * d.W * d.W, scale, pre, d.W, u);
           }
           for (int64_t q = 0; q < d.Q; ++q)
@@ -228,7 +251,7 @@ std::vector<torch::Tensor> modular_forward(torch::Tensor query, torch::Tensor ke
               for (int64_t m = 0; m < d.M; ++m) ig[m] *= w[m];
               T* pg = pre0 + (at + q) * d.W + g * S;
               for (int64_t s = 0; s < S; ++s) pg[s] = kap * hq[g * S + s];
-              for (int64_t m = 0; m < d.M; ++m) axpy(ig[m], v0 + g * vf + b * vb + m * vm, pg, S);
+              rows_axpy(ig, v0 + g * vf + b * vb, vm, d.M, pg, S);
             }
           if (has_dense)
             for (int64_t q = 0; q < d.Q; ++q)

@@ -279,7 +279,7 @@ class TEM(Model):
         gen_state = self.memory.reset(state["memory"]["generative"], new_world)
         inf_state = self.inference_memory.reset(state["memory"]["inference"], new_world)
         filtered, x_p = self.sensory(obs, x_prev)  # (B, T, F, n_x_c), (B, T, P)
-        x_query = x_p[:, :, None]  # (B, T, 1, P)
+        x_steps = x_p.unbind(1)  # (B, P) per step, one backward node (x_p[:, t] fills a (B, T, P) gradient per step)
         D = self.transition.matrices()  # (G, (A + 1) * G)
         a_index = torch.where(action < 0, self.task.n_actions, action)  # (B, T)
         a_rows = a_index[:, :, None, None].expand(-1, -1, 1, self.transition.G)  # (B, T, 1, G): gather's index
@@ -301,7 +301,7 @@ class TEM(Model):
                 g_path = torch.where(start, g_start, g_path)
                 sigma_path = torch.where(start, sigma_init, sigma_path)
             # 2. inference memory: sensation -> p_x -> g_mem; precision-weighted merge
-            p_x = inference.read(x_query[:, t], c.kappa, c.inference_iterations)[:, 0]  # (B, P)
+            p_x = inference.read(x_steps[t][:, None], c.kappa, c.inference_iterations)[:, 0]  # (B, P)
             mu_raw = self.mu_g_mem.apply(self._sum_over_x(p_x), mu_mem_w)  # (B, G)
             with torch.no_grad():
                 error = 0.5 * (onehot[:, t] - self.predict_x(p_x[:, : self.n_p0]).softmax(-1)).pow(2).sum(-1)
@@ -310,7 +310,7 @@ class TEM(Model):
             precision_path, precision_mem = sigma_path.pow(-2), sigma_mem.pow(-2)
             g_inf = (g_path * precision_path + mu_raw.clamp(c.g_min, 1) * precision_mem) / (precision_path + precision_mem)
             # 3. hippocampal conjunction
-            p_inf = hippocampal_activation(self._g_to_p(g_inf) * x_p[:, t])
+            p_inf = hippocampal_activation(self._g_to_p(g_inf) * x_steps[t])
             # 4. generative memory, queried with g_inf and (for the predictions) with g_path
             queries = torch.stack([g_inf, g_path], 1) if predict else g_inf[:, None]
             p_gen = generative.read(self._g_to_p(queries), c.kappa, c.generative_iterations)
