@@ -13,7 +13,7 @@ import torch
 from envs import WalkSampler, make_worlds
 from tem.checkpoint import build_model
 from tem.model import Task, map_state
-from tem.tem import LOSS_NAMES, TEM, TEMConfig
+from tem.tem import LOSS_NAMES, TEM, TEMConfig, attractor
 from tem.tem.hebbian import HebbianWindow
 from tem.tem.modules import Transition
 from tem.training import make_config
@@ -124,6 +124,45 @@ def test_losses_and_gradients_equal_a_plain_autograd_attractor(monkeypatch, dens
     assert grads.keys() == expected_grads.keys() and len(grads) > 10
     for name in grads:
         torch.testing.assert_close(grads[name], expected_grads[name], msg=name)
+
+
+@pytest.mark.parametrize("g_min", [-1.0, 0.0])
+def test_fused_step_without_gradients_equals_the_pytorch_step(monkeypatch, g_min):
+    """Where no gradient is recorded (evaluation, rate maps) a CPU step runs as one kernel call
+    (tem/tem/step_cpu.cpp): the same outputs and carried state as TEM's PyTorch step (float64), with
+    and without predictions, over three windows with a dense fold and a walk starting mid-window."""
+    if attractor.cpu_kernel() is None:
+        pytest.skip("the fused kernels did not build here")
+    model = tiny_model(dense_after=6, g_min=g_min).double()
+    with torch.no_grad():  # trained-looking weights: the transition and every MLP away from their init
+        for parameter in model.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    model.trained_steps.fill_(5000)  # the memory-inferred g counts (its sigma's early offset is gone)
+    obs, action, new_world = random_window(T=24, walk=48)
+    action = action.clone()
+    action[1, 13] = -1  # slot 1 starts a new walk mid-window
+
+    def run(fused: bool, predict: bool) -> list:
+        calls = []
+        kernels = attractor.fused_kernels
+        monkeypatch.setattr(attractor, "fused_kernels", lambda like: calls.append(1) or kernels(like) if fused else None)
+        outs, state = [], map_state(torch.Tensor.double, model.initial_state(3))
+        with torch.inference_mode():
+            for start in (0, 8, 16):
+                out = model(obs[:, start:start + 8], action[:, start:start + 8], new_world if start == 0 else
+                            torch.zeros_like(new_world), state, return_activity=True, predict=predict)
+                outs.append(out)
+                state = out.state
+        assert (len(calls) == 3) == fused
+        return outs
+
+    for predict in (True, False):
+        for fused, plain in zip(run(True, predict), run(False, predict)):
+            for name in ("mec", "memory_activity") + (("logits",) if predict else ()):
+                torch.testing.assert_close(getattr(fused, name), getattr(plain, name), msg=lambda m: f"{name}: {m}")
+            torch.testing.assert_close(fused.state, plain.state)
+        assert plain.state["memory"]["generative"]["dense"].numel() > 0  # the third window read a dense fold
+    assert (plain.mec >= 0).all() if g_min == 0 else (plain.mec < 0).any()
 
 
 def test_every_parameter_gets_a_gradient_in_a_window_without_walk_starts():

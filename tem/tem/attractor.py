@@ -19,7 +19,9 @@ copy of the memory). A source row is ``(B, width)`` (flat) or ``(F, B, S)`` (hie
 
 On CPUs both attractors run the fused kernels of ``attractor_cpu.cpp`` (:func:`cpu_kernel`), which
 compute the same as the batched products here but run each batch element's iterations with its
-pairs in cache; the batched products serve GPUs, and CPUs where the kernels cannot be built.
+pairs in cache; the batched products serve GPUs, and CPUs where the kernels cannot be built. The same
+build holds ``step_cpu.cpp``, TEM's step between its two reads where no gradient is recorded
+(:meth:`tem.tem.model.TEM.forward`).
 """
 from __future__ import annotations
 
@@ -51,8 +53,8 @@ def cpu_kernel():
         root = Path(os.environ.get("TORCH_EXTENSIONS_DIR", get_default_build_root()))
         if not any(root.glob(f"**/{name}/*.so")):
             print("building TEM's fused attractor kernel (once: it is cached for later runs)...", file=sys.stderr)
-        source = Path(__file__).with_name("attractor_cpu.cpp")
-        return load(name, [str(source)], extra_cflags=["-O3", "-march=native", "-fopenmp"], extra_ldflags=["-fopenmp"])
+        sources = [str(Path(__file__).with_name(f)) for f in ("attractor_cpu.cpp", "step_cpu.cpp")]
+        return load(name, sources, extra_cflags=["-O3", "-march=native", "-fopenmp"], extra_ldflags=["-fopenmp"])
     except Exception as error:  # no compiler, no ninja, ...: the PyTorch path computes the same
         warnings.warn(f"TEM's fused attractor kernel could not be built ({error}); using batched PyTorch products")
         return None
@@ -71,6 +73,12 @@ def _cpu_tag() -> str:
 
 def _use_kernel(query: torch.Tensor) -> bool:
     return query.device.type == "cpu" and cpu_kernel() is not None
+
+
+def fused_kernels(like: torch.Tensor):
+    """The fused CPU kernels (:func:`cpu_kernel`) where ``like`` lives on a CPU and they built, else
+    None (TEM's step kernel, ``step_cpu.cpp``, is taken from here)."""
+    return cpu_kernel() if _use_kernel(like) else None
 
 
 class Part(NamedTuple):

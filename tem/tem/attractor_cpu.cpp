@@ -334,7 +334,10 @@ std::vector<torch::Tensor> modular_backward(torch::Tensor grad, torch::Tensor qu
 
 }  // namespace
 
+void bind_step(pybind11::module& m);  // step_cpu.cpp: TEM's step without gradients
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  bind_step(m);
   m.def("flat_forward", &flat_forward);
   m.def("flat_backward", &flat_backward);
   m.def("modular_forward", &modular_forward);

@@ -17,6 +17,11 @@ Defaults are those of the public PyTorch port of TEM. Per step ``t`` of a walk:
 Only the prediction from ``g_path`` (and the memories of steps ``< t``) is a prediction of the
 observation at ``t``: ``p_inf`` and ``g_inf`` already use it. So ``logits`` (what evaluation scores)
 is that one (the port's ``x_gen``/"gt"); the other two only enter the losses.
+
+Where no gradient is recorded on a CPU (evaluation, rate maps), steps 1-3 and the generative
+memory's queries run as one call of a fused kernel (``step_cpu.cpp``; the same values to float
+rounding, tested against this PyTorch code), since at the walks' batch sizes the hundred small
+operations they take here cost more than their arithmetic.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tem.model import Model, ModelOutput, Task
+from tem.tem import attractor
 from tem.tem.attractor import hippocampal_activation
 from tem.tem.hebbian import HebbianMemory
 from tem.tem.modules import BlockMLP, Transition, two_hot_codes
@@ -251,6 +257,20 @@ class TEM(Model):
         out["total"] = obs.shape[1] * sum(weights[name] * out[name] for name in LOSS_NAMES)
         return out
 
+    def _step_kernel(self, obs: torch.Tensor):
+        """The fused CPU kernels (:func:`tem.tem.attractor.fused_kernels`) where a step needs no
+        gradient and runs on a CPU (TEM's evaluation and rate-map walks), else None."""
+        return None if torch.is_grad_enabled() else attractor.fused_kernels(obs)
+
+    def _step_weights(self, D, sigma_w, mu_mem_w, sigma_mem_w, g_start, sigma_init) -> list[torch.Tensor]:
+        """The weights of :meth:`forward`'s steps 1-3 as the fused step kernel takes them."""
+        first, _, last = self.decompress
+        return [D, sigma_w[0], self.sigma_path.b1, sigma_w[1], self.sigma_path.b2,
+                mu_mem_w[0], self.mu_g_mem.b1, mu_mem_w[1], self.mu_g_mem.b2,
+                sigma_mem_w[0], self.sigma_g_mem.b1, sigma_mem_w[1], self.sigma_g_mem.b2,
+                first.weight, first.bias, last.weight, last.bias, self.b_x, g_start, sigma_init,
+                self.gsub_rows, self.g_to_p, self.g_module]
+
     def track(self, obs, action, new_world, state, activity_units=None) -> ModelOutput:
         """:meth:`tem.model.Model.track`: the generative memory is read only where the state needs
         it (with ``g_inf``, whose prediction error it stores), not with ``g_path``, and nothing is
@@ -291,29 +311,41 @@ class TEM(Model):
         generative = self.memory.window(gen_state, T, eta, lam)
         inference = self.inference_memory.window(inf_state, T, eta, lam)
         rec = {k: [] for k in ("g_path", "g_inf", "p_inf", "p_x", "p_gen")}
+        kernel = self._step_kernel(obs)
+        if kernel is not None:
+            weights = self._step_weights(D, sigma_w, mu_mem_w, sigma_mem_w, g_start, sigma_init)
+            w_x, first_step = float(self.w_x), action < 0
         for t in range(T):
-            # 1. path integration
-            delta = (g_prev @ D).view(B, -1, self.transition.G).gather(1, a_rows[:, t])[:, 0]
-            g_path = (g_prev + delta).clamp(c.g_min, 1)
-            sigma_path = self.sigma_path.apply(g_prev, sigma_w)
-            if starts[t] or t == 0:  # at t = 0 always, so that every parameter is in the graph (DDP needs it)
-                start = (action[:, t] < 0)[:, None]
-                g_path = torch.where(start, g_start, g_path)
-                sigma_path = torch.where(start, sigma_init, sigma_path)
-            # 2. inference memory: sensation -> p_x -> g_mem; precision-weighted merge
-            p_x = inference.read(x_steps[t][:, None], c.kappa, c.inference_iterations)[:, 0]  # (B, P)
-            mu_raw = self.mu_g_mem.apply(self._sum_over_x(p_x), mu_mem_w)  # (B, G)
-            with torch.no_grad():
-                error = 0.5 * (onehot[:, t] - self.predict_x(p_x[:, : self.n_p0]).softmax(-1)).pow(2).sum(-1)
-            quality = torch.stack([mu_raw.pow(2) @ self.g_module, error[:, None].expand(-1, self.g_module.shape[1])], -1)
-            sigma_mem = self.sigma_g_mem.apply(quality.flatten(1), sigma_mem_w) + offset
-            precision_path, precision_mem = sigma_path.pow(-2), sigma_mem.pow(-2)
-            g_inf = (g_path * precision_path + mu_raw.clamp(c.g_min, 1) * precision_mem) / (precision_path + precision_mem)
-            # 3. hippocampal conjunction
-            p_inf = hippocampal_activation(self._g_to_p(g_inf) * x_steps[t])
-            # 4. generative memory, queried with g_inf and (for the predictions) with g_path
-            queries = torch.stack([g_inf, g_path], 1) if predict else g_inf[:, None]
-            p_gen = generative.read(self._g_to_p(queries), c.kappa, c.generative_iterations)
+            if kernel is not None:  # steps 1-3 and the generative queries in one call (tem/tem/step_cpu.cpp)
+                p_x = inference.read(x_steps[t][:, None], c.kappa, c.inference_iterations)[:, 0]  # (B, P)
+                g_path, g_inf, p_inf, queries = kernel.track_step(
+                    g_prev, a_index[:, t], first_step[:, t], obs[:, t], p_x, x_steps[t], weights, w_x, offset,
+                    c.g_min, c.n_x_c, self.n_p0, predict)
+            else:
+                # 1. path integration
+                delta = (g_prev @ D).view(B, -1, self.transition.G).gather(1, a_rows[:, t])[:, 0]
+                g_path = (g_prev + delta).clamp(c.g_min, 1)
+                sigma_path = self.sigma_path.apply(g_prev, sigma_w)
+                if starts[t] or t == 0:  # at t = 0 always, so that every parameter is in the graph (DDP needs it)
+                    start = (action[:, t] < 0)[:, None]
+                    g_path = torch.where(start, g_start, g_path)
+                    sigma_path = torch.where(start, sigma_init, sigma_path)
+                # 2. inference memory: sensation -> p_x -> g_mem; precision-weighted merge
+                p_x = inference.read(x_steps[t][:, None], c.kappa, c.inference_iterations)[:, 0]  # (B, P)
+                mu_raw = self.mu_g_mem.apply(self._sum_over_x(p_x), mu_mem_w)  # (B, G)
+                with torch.no_grad():
+                    error = 0.5 * (onehot[:, t] - self.predict_x(p_x[:, : self.n_p0]).softmax(-1)).pow(2).sum(-1)
+                quality = torch.stack([mu_raw.pow(2) @ self.g_module,
+                                       error[:, None].expand(-1, self.g_module.shape[1])], -1)
+                sigma_mem = self.sigma_g_mem.apply(quality.flatten(1), sigma_mem_w) + offset
+                precision_path, precision_mem = sigma_path.pow(-2), sigma_mem.pow(-2)
+                g_inf = ((g_path * precision_path + mu_raw.clamp(c.g_min, 1) * precision_mem)
+                         / (precision_path + precision_mem))
+                # 3. hippocampal conjunction
+                p_inf = hippocampal_activation(self._g_to_p(g_inf) * x_steps[t])
+                # 4. the generative memory's queries: g_inf and (for the predictions) g_path
+                queries = self._g_to_p(torch.stack([g_inf, g_path], 1) if predict else g_inf[:, None])
+            p_gen = generative.read(queries, c.kappa, c.generative_iterations)  # (B, Q, P)
             # 5. Hebbian writes (read by later steps)
             generative.write(p_inf + p_gen[:, 0], p_inf - p_gen[:, 0])
             inference.write(p_inf + p_x, p_inf - p_x)
