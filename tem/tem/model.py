@@ -265,9 +265,9 @@ class TEM(Model):
     def _step_weights(self, D, sigma_w, mu_mem_w, sigma_mem_w, g_start, sigma_init) -> list[torch.Tensor]:
         """The weights of :meth:`forward`'s steps 1-3 as the fused step kernel takes them."""
         first, _, last = self.decompress
-        return [D, sigma_w[0], self.sigma_path.b1, sigma_w[1], self.sigma_path.b2,
-                mu_mem_w[0], self.mu_g_mem.b1, mu_mem_w[1], self.mu_g_mem.b2,
-                sigma_mem_w[0], self.sigma_g_mem.b1, sigma_mem_w[1], self.sigma_g_mem.b2,
+        mlps = [(mlp, w) for mlp, w in ((self.sigma_path, sigma_w), (self.mu_g_mem, mu_mem_w),
+                                         (self.sigma_g_mem, sigma_mem_w))]
+        return [D, *(x for mlp, w in mlps for x in (w[0], mlp.b1, mlp.spans1, w[1], mlp.b2, mlp.spans2)),
                 first.weight, first.bias, last.weight, last.bias, self.b_x, g_start, sigma_init,
                 self.gsub_rows, self.g_to_p, self.g_module]
 

@@ -15,6 +15,16 @@ def block_mask(rows: tuple[int, ...], cols: tuple[int, ...]) -> torch.Tensor:
     return torch.block_diag(*[torch.ones(r, c) for r, c in zip(rows, cols)])
 
 
+def row_spans(mask: torch.Tensor) -> torch.Tensor:
+    """``(rows, 2)`` int64: each row's first and one-past-last nonzero column of ``mask (rows,
+    cols)`` (a block-diagonal mask's blocks; a row of zeros spans every column)."""
+    nonzero = (mask != 0).to(torch.uint8)
+    first = nonzero.argmax(1)
+    last = mask.shape[1] - nonzero.flip(1).argmax(1)
+    empty = nonzero.sum(1) == 0
+    return torch.stack([torch.where(empty, 0, first), torch.where(empty, mask.shape[1], last)], 1)
+
+
 def two_hot_codes(n_objects: int, dim: int) -> torch.Tensor:
     """``(n_objects, dim)``: a distinct two-hot code per object (TEM compresses 45 objects to 10 dims)."""
     pairs = list(itertools.combinations(range(dim), 2))
@@ -37,6 +47,9 @@ class BlockMLP(nn.Module):
         self.hidden_activation, self.out_activation = hidden_activation, out_activation
         self.register_buffer("mask1", block_mask(hidden_sizes, in_sizes), persistent=False)
         self.register_buffer("mask2", block_mask(out_sizes, hidden_sizes), persistent=False)
+        # the columns each row of the masked weights can use (the fused step kernel skips the rest)
+        self.register_buffer("spans1", row_spans(self.mask1), persistent=False)
+        self.register_buffer("spans2", row_spans(self.mask2), persistent=False)
         self.w1 = nn.Parameter(self._init(hidden_sizes, in_sizes))
         self.w2 = nn.Parameter(self._init(out_sizes, hidden_sizes, out_std))
         self.b1 = nn.Parameter(torch.zeros(sum(hidden_sizes)))

@@ -18,14 +18,16 @@
 
 namespace {
 
-// y = w x + b (w (out, in) row-major)
+// y = w x + b (w (out, in) row-major); spans (out, 2) or nullptr: the columns row o may use (the
+// blocks of a masked per-module MLP), the others being 0
 template <typename T>
-void linear(const T* x, const T* w, const T* b, T* y, int64_t in, int64_t out) {
+void linear(const T* x, const T* w, const T* b, T* y, int64_t in, int64_t out, const int64_t* spans = nullptr) {
   for (int64_t o = 0; o < out; ++o) {
     const T* row = w + o * in;
+    const int64_t begin = spans ? spans[2 * o] : 0, end = spans ? spans[2 * o + 1] : in;
     T sum = 0;
 #pragma omp simd reduction(+ : sum)
-    for (int64_t i = 0; i < in; ++i) sum += row[i] * x[i];
+    for (int64_t i = begin; i < end; ++i) sum += row[i] * x[i];
     y[o] = sum + b[o];
   }
 }
@@ -53,17 +55,18 @@ inline T activation(T v) {  // TEM's f_p, as in attractor_cpu.cpp
   return v > T(0) ? v : T(0.01) * v;
 }
 
+// the three per-module MLPs come with their layers' row spans (BlockMLP.spans1, spans2)
 struct Weights {
-  torch::Tensor D, sp_w1, sp_b1, sp_w2, sp_b2, mu_w1, mu_b1, mu_w2, mu_b2, sm_w1, sm_b1, sm_w2, sm_b2, dec_w1, dec_b1,
-      dec_w2, dec_b2, b_x, g_start, sigma_init, gsub_rows, g_to_p, g_module;
+  torch::Tensor D, sp_w1, sp_b1, sp_s1, sp_w2, sp_b2, sp_s2, mu_w1, mu_b1, mu_s1, mu_w2, mu_b2, mu_s2, sm_w1, sm_b1,
+      sm_s1, sm_w2, sm_b2, sm_s2, dec_w1, dec_b1, dec_w2, dec_b2, b_x, g_start, sigma_init, gsub_rows, g_to_p, g_module;
 };
 
 Weights unpack(const std::vector<torch::Tensor>& w) {
-  TORCH_CHECK(w.size() == 23, "TEM step kernel: 23 weight tensors expected, got ", w.size());
+  TORCH_CHECK(w.size() == 29, "TEM step kernel: 29 weight tensors expected, got ", w.size());
   std::vector<torch::Tensor> c;
   for (const auto& t : w) c.push_back(t.contiguous());
-  return {c[0],  c[1],  c[2],  c[3],  c[4],  c[5],  c[6],  c[7],  c[8],  c[9],  c[10], c[11],
-          c[12], c[13], c[14], c[15], c[16], c[17], c[18], c[19], c[20], c[21], c[22]};
+  return {c[0],  c[1],  c[2],  c[3],  c[4],  c[5],  c[6],  c[7],  c[8],  c[9],  c[10], c[11], c[12], c[13], c[14],
+          c[15], c[16], c[17], c[18], c[19], c[20], c[21], c[22], c[23], c[24], c[25], c[26], c[27], c[28]};
 }
 
 std::vector<torch::Tensor> track_step(torch::Tensor g_prev, torch::Tensor action, torch::Tensor start,
@@ -88,7 +91,7 @@ std::vector<torch::Tensor> track_step(torch::Tensor g_prev, torch::Tensor action
     const int64_t D_cols = wt.D.size(1);
     const int64_t *gsub = wt.gsub_rows.data_ptr<int64_t>(), *g_to_p = wt.g_to_p.data_ptr<int64_t>();
     const T* module = wt.g_module.data_ptr<T>();
-    at::parallel_for(0, B, 8, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
       std::vector<T> hidden(std::max({H_sp, H_mu, H_sm, H_dec})), sigma_path(G), mu(G), sigma_mem(G), sums(W / n_x_c),
           sub(Gs), code(n_x_c), logits(X), quality(2 * F), padded(G + 1);
       for (int64_t b = begin; b < end; ++b) {
@@ -102,9 +105,10 @@ std::vector<torch::Tensor> track_step(torch::Tensor g_prev, torch::Tensor action
           add_scaled(gi, D + i * D_cols + a * G, path, G);
         }
         for (int64_t j = 0; j < G; ++j) path[j] = clamp(g[j] + path[j], lo, T(1));
-        linear(g, wt.sp_w1.data_ptr<T>(), wt.sp_b1.data_ptr<T>(), hidden.data(), G, H_sp);
+        linear(g, wt.sp_w1.data_ptr<T>(), wt.sp_b1.data_ptr<T>(), hidden.data(), G, H_sp, wt.sp_s1.data_ptr<int64_t>());
         for (int64_t h = 0; h < H_sp; ++h) hidden[h] = std::tanh(hidden[h]);
-        linear(hidden.data(), wt.sp_w2.data_ptr<T>(), wt.sp_b2.data_ptr<T>(), sigma_path.data(), H_sp, G);
+        linear(hidden.data(), wt.sp_w2.data_ptr<T>(), wt.sp_b2.data_ptr<T>(), sigma_path.data(), H_sp, G,
+               wt.sp_s2.data_ptr<int64_t>());
         for (int64_t j = 0; j < G; ++j) sigma_path[j] = std::exp(sigma_path[j]);
         if (first.data_ptr<bool>()[b])
           for (int64_t j = 0; j < G; ++j) path[j] = wt.g_start.data_ptr<T>()[j], sigma_path[j] = wt.sigma_init.data_ptr<T>()[j];
@@ -115,9 +119,9 @@ std::vector<torch::Tensor> track_step(torch::Tensor g_prev, torch::Tensor action
           sums[r] = sum;
         }
         for (int64_t s = 0; s < Gs; ++s) sub[s] = sums[gsub[s]];
-        linear(sub.data(), wt.mu_w1.data_ptr<T>(), wt.mu_b1.data_ptr<T>(), hidden.data(), Gs, H_mu);
+        linear(sub.data(), wt.mu_w1.data_ptr<T>(), wt.mu_b1.data_ptr<T>(), hidden.data(), Gs, H_mu, wt.mu_s1.data_ptr<int64_t>());
         for (int64_t h = 0; h < H_mu; ++h) hidden[h] = elu(hidden[h]);
-        linear(hidden.data(), wt.mu_w2.data_ptr<T>(), wt.mu_b2.data_ptr<T>(), mu.data(), H_mu, G);
+        linear(hidden.data(), wt.mu_w2.data_ptr<T>(), wt.mu_b2.data_ptr<T>(), mu.data(), H_mu, G, wt.mu_s2.data_ptr<int64_t>());
         // its uncertainty from the memory's quality: |mu|^2 per module and the error of p_x's prediction
         for (int64_t k = 0; k < n_x_c; ++k) code[k] = 0;
         for (int64_t r = 0; r < n_p0 / n_x_c; ++r)
@@ -140,9 +144,11 @@ std::vector<torch::Tensor> track_step(torch::Tensor g_prev, torch::Tensor action
           for (int64_t j = 0; j < G; ++j) sum += mu[j] * mu[j] * module[j * F + f];
           quality[2 * f] = sum, quality[2 * f + 1] = error;
         }
-        linear(quality.data(), wt.sm_w1.data_ptr<T>(), wt.sm_b1.data_ptr<T>(), hidden.data(), 2 * F, H_sm);
+        linear(quality.data(), wt.sm_w1.data_ptr<T>(), wt.sm_b1.data_ptr<T>(), hidden.data(), 2 * F, H_sm,
+               wt.sm_s1.data_ptr<int64_t>());
         for (int64_t h = 0; h < H_sm; ++h) hidden[h] = std::tanh(hidden[h]);
-        linear(hidden.data(), wt.sm_w2.data_ptr<T>(), wt.sm_b2.data_ptr<T>(), sigma_mem.data(), H_sm, G);
+        linear(hidden.data(), wt.sm_w2.data_ptr<T>(), wt.sm_b2.data_ptr<T>(), sigma_mem.data(), H_sm, G,
+               wt.sm_s2.data_ptr<int64_t>());
         // precision-weighted merge
         for (int64_t j = 0; j < G; ++j) {
           const T s_mem = std::exp(sigma_mem[j]) + off;
