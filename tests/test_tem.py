@@ -127,10 +127,11 @@ def test_losses_and_gradients_equal_a_plain_autograd_attractor(monkeypatch, dens
 
 
 @pytest.mark.parametrize("g_min", [-1.0, 0.0])
-def test_fused_step_without_gradients_equals_the_pytorch_step(monkeypatch, g_min):
-    """Where no gradient is recorded (evaluation, rate maps) a CPU step runs as one kernel call
-    (tem/tem/step_cpu.cpp): the same outputs and carried state as TEM's PyTorch step (float64), with
-    and without predictions, over three windows with a dense fold and a walk starting mid-window."""
+def test_fused_window_without_gradients_equals_the_pytorch_steps(monkeypatch, g_min):
+    """Where no gradient is recorded (evaluation, rate maps) a CPU window runs as one kernel call
+    (tem/tem/step_cpu.cpp): the same outputs and carried state as TEM's PyTorch steps (float64), with
+    and without predictions, over six windows: carried pairs alone, a dense fold alone, both (read as
+    one matrix), and a walk starting mid-window."""
     if attractor.cpu_kernel() is None:
         pytest.skip("the fused kernels did not build here")
     model = tiny_model(dense_after=6, g_min=g_min).double()
@@ -142,27 +143,30 @@ def test_fused_step_without_gradients_equals_the_pytorch_step(monkeypatch, g_min
     action = action.clone()
     action[1, 13] = -1  # slot 1 starts a new walk mid-window
 
-    def run(fused: bool, predict: bool) -> list:
-        calls = []
+    def run(fused: bool, predict: bool) -> tuple[list, list]:
+        calls, carried = [], []
         kernels = attractor.fused_kernels
         monkeypatch.setattr(attractor, "fused_kernels", lambda like: calls.append(1) or kernels(like) if fused else None)
         outs, state = [], map_state(torch.Tensor.double, model.initial_state(3))
         with torch.inference_mode():
-            for start in (0, 8, 16):
-                out = model(obs[:, start:start + 8], action[:, start:start + 8], new_world if start == 0 else
+            for start in range(0, 24, 4):
+                memory = state["memory"]["generative"]
+                carried.append((memory["keys"].shape[2] > 0, memory["dense"].numel() > 0))
+                out = model(obs[:, start:start + 4], action[:, start:start + 4], new_world if start == 0 else
                             torch.zeros_like(new_world), state, return_activity=True, predict=predict)
                 outs.append(out)
                 state = out.state
-        assert (len(calls) == 3) == fused
-        return outs
+        assert (len(calls) == 6) == fused
+        return outs, carried
 
     for predict in (True, False):
-        for fused, plain in zip(run(True, predict), run(False, predict)):
+        (fused, carried), (plain, _) = run(True, predict), run(False, predict)
+        assert {(True, False), (False, True), (True, True)} <= set(carried)  # pairs, a fold, both
+        for a, b in zip(fused, plain):
             for name in ("mec", "memory_activity") + (("logits",) if predict else ()):
-                torch.testing.assert_close(getattr(fused, name), getattr(plain, name), msg=lambda m: f"{name}: {m}")
-            torch.testing.assert_close(fused.state, plain.state)
-        assert plain.state["memory"]["generative"]["dense"].numel() > 0  # the third window read a dense fold
-    assert (plain.mec >= 0).all() if g_min == 0 else (plain.mec < 0).any()
+                torch.testing.assert_close(getattr(a, name), getattr(b, name), msg=lambda m: f"{name}: {m}")
+            torch.testing.assert_close(a.state, b.state)
+    assert (b.mec >= 0).all() if g_min == 0 else (b.mec < 0).any()
 
 
 def test_every_parameter_gets_a_gradient_in_a_window_without_walk_starts():

@@ -16,93 +16,11 @@
 
 #include <vector>
 
+#include "attractor_cpu.h"
+
 namespace {
 
-template <typename T>
-inline T activation(T x) {  // TEM's f_p: leaky ReLU (0.01) of x clamped to [-1, 1]
-  x = x < T(-1) ? T(-1) : (x > T(1) ? T(1) : x);
-  return x > T(0) ? x : T(0.01) * x;
-}
-
-template <typename T>
-inline T activation_grad(T x) {  // as autograd takes it: the clamp passes its ends
-  if (x > T(1) || x < T(-1)) return T(0);
-  return x > T(0) ? T(1) : T(0.01);
-}
-
-template <typename T>
-inline T dot(const T* a, const T* b, int64_t n) {
-  T sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < n; ++j) sum += a[j] * b[j];
-  return sum;
-}
-
-// out[m] = scale[m] * dot(x, rows + m * stride, n) for m < M; four rows at a time, so that the
-// vector FMAs of four sums need not wait on each other and x is loaded once for four rows.
-template <typename T>
-inline void dots(const T* x, const T* rows, int64_t stride, int64_t M, int64_t n, const T* scale, T* out) {
-  int64_t m = 0;
-  for (; m + 4 <= M; m += 4) {
-    const T *r0 = rows + m * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
-    T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-#pragma omp simd reduction(+ : s0, s1, s2, s3)
-    for (int64_t j = 0; j < n; ++j) {
-      const T v = x[j];
-      s0 += v * r0[j];
-      s1 += v * r1[j];
-      s2 += v * r2[j];
-      s3 += v * r3[j];
-    }
-    out[m] = s0 * (scale ? scale[m] : T(1));
-    out[m + 1] = s1 * (scale ? scale[m + 1] : T(1));
-    out[m + 2] = s2 * (scale ? scale[m + 2] : T(1));
-    out[m + 3] = s3 * (scale ? scale[m + 3] : T(1));
-  }
-  for (; m < M; ++m) out[m] = dot(x, rows + m * stride, n) * (scale ? scale[m] : T(1));
-}
-
-template <typename T>
-inline void axpy(T alpha, const T* x, T* y, int64_t n) {  // y += alpha x
-  if (alpha == T(0)) return;
-#pragma omp simd
-  for (int64_t j = 0; j < n; ++j) y[j] += alpha * x[j];
-}
-
-// y += sum_m alpha[m] rows[m] (m < M, rows m * stride apart), the rows whose alpha is not 0 (stored
-// pairs a slot no longer holds weigh 0) four at a time: y is loaded and stored once per four rows
-// (the forward passes' reads of the values: ~10% faster than a row at a time; the backward passes'
-// sums were not faster so)
-template <typename T>
-inline void rows_axpy(const T* alpha, const T* rows, int64_t stride, int64_t M, T* y, int64_t n) {
-  int64_t m = 0;
-  while (true) {
-    int64_t pick[4], k = 0;
-    for (; m < M && k < 4; ++m)
-      if (alpha[m] != T(0)) pick[k++] = m;
-    if (k < 4) {
-      for (int64_t i = 0; i < k; ++i) axpy(alpha[pick[i]], rows + pick[i] * stride, y, n);
-      return;
-    }
-    const T a0 = alpha[pick[0]], a1 = alpha[pick[1]], a2 = alpha[pick[2]], a3 = alpha[pick[3]];
-    const T *r0 = rows + pick[0] * stride, *r1 = rows + pick[1] * stride, *r2 = rows + pick[2] * stride,
-            *r3 = rows + pick[3] * stride;
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) y[j] += a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j];
-  }
-}
-
-// pre_q[:u] += scale * (h_q @ dense)[:u] ; dense (W, W) row-major
-template <typename T>
-inline void dense_read(const T* h, const T* dense, T scale, T* pre, int64_t W, int64_t u) {
-  for (int64_t r = 0; r < W; ++r) axpy(scale * h[r], dense + r * W, pre, u);
-}
-
-// dh_q += scale * dense[:, :u] @ dpre_q
-template <typename T>
-inline void dense_grad(const T* dpre, const T* dense, T scale, T* dh, int64_t W, int64_t u) {
-  for (int64_t r = 0; r < W; ++r) dh[r] += scale * dot(dpre, dense + r * W, u);
-}
+using namespace tem_cpu;
 
 struct Shape {
   int64_t B, Q, W, M, I;
@@ -132,25 +50,10 @@ std::vector<torch::Tensor> flat_forward(torch::Tensor query, torch::Tensor keys,
     const T kap = static_cast<T>(kappa), scale = static_cast<T>(dense_scale);
     at::parallel_for(0, d.B, 1, [&](int64_t begin, int64_t end) {
       std::vector<T> h(d.Q * d.W);
-      for (int64_t b = begin; b < end; ++b) {
-        const T *K = k0 + b * kb, *V = v0 + b * vb, *w = w0 + b * d.M;
-        for (int64_t j = 0; j < d.Q * d.W; ++j) h[j] = activation(q0[b * d.Q * d.W + j]);
-        for (int64_t i = 0; i < d.I; ++i) {
-          const int64_t u = counts[i] * S, at = (b * d.I + i) * d.Q;
-          std::copy(h.begin(), h.end(), hs0 + at * d.W);
-          for (int64_t q = 0; q < d.Q; ++q) {
-            const T* hq = h.data() + q * d.W;
-            T *pre = pre0 + (at + q) * d.W, *into = into0 + (at + q) * d.M;
-            dots(hq, K, km, d.M, d.W, w, into);
-            for (int64_t j = 0; j < u; ++j) pre[j] = kap * hq[j];
-            rows_axpy(into, V, vm, d.M, pre, u);
-            if (has_dense) dense_read(hq, d0 + b * d.W * d.W, scale, pre, d.W, u);
-          }
-          for (int64_t q = 0; q < d.Q; ++q)
-            for (int64_t j = 0; j < u; ++j) h[q * d.W + j] = activation(pre0[(at + q) * d.W + j]);
-        }
-        std::copy(h.begin(), h.end(), out0 + b * d.Q * d.W);
-      }
+      for (int64_t b = begin; b < end; ++b)
+        flat_slot(q0 + b * d.Q * d.W, out0 + b * d.Q * d.W, d.Q, d.W, S, k0 + b * kb, km, v0 + b * vb, vm, d.M,
+                  w0 + b * d.M, has_dense ? d0 + b * d.W * d.W : nullptr, scale, kap, counts,
+                  hs0 + b * d.I * d.Q * d.W, pre0 + b * d.I * d.Q * d.W, into0 + b * d.I * d.Q * d.M, h.data());
     });
   });
   return {out, hs, pres, intos};
@@ -230,38 +133,12 @@ std::vector<torch::Tensor> modular_forward(torch::Tensor query, torch::Tensor ke
     const int64_t vf = values.stride(0), vb = values.stride(1), vm = values.stride(2);
     const T kap = static_cast<T>(kappa), scale = static_cast<T>(dense_scale);
     at::parallel_for(0, d.B, 1, [&](int64_t begin, int64_t end) {
-      std::vector<T> h(d.Q * d.W), score(d.Q * F * d.M);  // score (Q, F, M): kept for modules that stopped
-      for (int64_t b = begin; b < end; ++b) {
-        const T* w = w0 + b * d.M;
-        for (int64_t j = 0; j < d.Q * d.W; ++j) h[j] = activation(q0[b * d.Q * d.W + j]);
-        int64_t changed = F;
-        for (int64_t i = 0; i < d.I; ++i) {
-          const int64_t n = counts[i], at = (b * d.I + i) * d.Q;
-          std::copy(h.begin(), h.end(), hs0 + at * d.W);
-          // module by module, every query in turn: a module's stored rows (M x S) stay in L1
-          for (int64_t f = 0; f < changed; ++f)
-            for (int64_t q = 0; q < d.Q; ++q)
-              dots(h.data() + q * d.W + f * S, k0 + f * kf + b * kb, km, d.M, S, (const T*)nullptr,
-                   score.data() + (q * F + f) * d.M);
-          for (int64_t g = 0; g < n; ++g)
-            for (int64_t q = 0; q < d.Q; ++q) {
-              const T *hq = h.data() + q * d.W, *sq = score.data() + q * F * d.M;
-              T* ig = into0 + ((at + q) * F + g) * d.M;  // into_g = w * sum_f from_to[f, g] score_f (zero-filled)
-              for (int64_t f = 0; f < F; ++f) axpy(ft[f * F + g], sq + f * d.M, ig, d.M);
-              for (int64_t m = 0; m < d.M; ++m) ig[m] *= w[m];
-              T* pg = pre0 + (at + q) * d.W + g * S;
-              for (int64_t s = 0; s < S; ++s) pg[s] = kap * hq[g * S + s];
-              rows_axpy(ig, v0 + g * vf + b * vb, vm, d.M, pg, S);
-            }
-          if (has_dense)
-            for (int64_t q = 0; q < d.Q; ++q)
-              dense_read(h.data() + q * d.W, d0 + b * d.W * d.W, scale, pre0 + (at + q) * d.W, d.W, n * S);
-          for (int64_t q = 0; q < d.Q; ++q)
-            for (int64_t j = 0; j < n * S; ++j) h[q * d.W + j] = activation(pre0[(at + q) * d.W + j]);
-          changed = n;
-        }
-        std::copy(h.begin(), h.end(), out0 + b * d.Q * d.W);
-      }
+      std::vector<T> h(d.Q * d.W), score(d.Q * F * d.M);
+      for (int64_t b = begin; b < end; ++b)
+        modular_slot(q0 + b * d.Q * d.W, out0 + b * d.Q * d.W, d.Q, F, S, k0 + b * kb, kf, km, v0 + b * vb, vf, vm,
+                     d.M, w0 + b * d.M, ft, has_dense ? d0 + b * d.W * d.W : nullptr, scale, kap, counts,
+                     hs0 + b * d.I * d.Q * d.W, pre0 + b * d.I * d.Q * d.W, into0 + b * d.I * d.Q * F * d.M, h.data(),
+                     score.data());
     });
   });
   return {out, hs, pres, intos};

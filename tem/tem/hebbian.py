@@ -254,6 +254,23 @@ class HebbianWindow:
             self._rows(buffer, slot, slot + 1)[:, :, 0].copy_(vector.detach().unflatten(-1, (self.memory.n_modules, -1)))
             rows.append(self._row(vector) if torch.is_grad_enabled() else None)  # the rows serve only gradients
 
+    def buffers(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        """For a kernel that runs the window's steps itself (``step_cpu.cpp``): the key and value
+        buffers (``(F, B, M, S)`` or ``(B, M, width)``, the carried pairs in the first rows; written
+        in place), every step's weights ``(T, B, 1, M)``, the dense part to read (empty if none) and
+        the first row to read. Where a dense part is read anyway, or the carried pairs cost more to
+        read than one, they are read as one matrix with it (their weights decay with the dense
+        part's, ``lambda^t``): the first row is then the window's own."""
+        dense, first = self.state["dense"], 0
+        if self.n_fixed and (dense.numel() or 2 * self.n_fixed > self.memory.width):
+            dense, first = self.memory.dense(self.state), self.n_fixed
+        return self.keys, self.values, self.weights, dense, first
+
+    def wrote(self, steps: int) -> None:
+        """Count ``steps`` pairs written into the buffers by such a kernel (without gradients)."""
+        self.key_rows += [None] * steps
+        self.value_rows += [None] * steps
+
     def final_state(self) -> MemoryState:
         """The memory state after the window (detached): the carried pairs decayed by ``lam^T``, then
         the window's with weights ``eta lam^(T - 1 - tau)``."""

@@ -36,7 +36,7 @@ from torch import nn
 from tem.model import Model, ModelOutput, Task
 from tem.tem import attractor
 from tem.tem.attractor import hippocampal_activation
-from tem.tem.hebbian import HebbianMemory
+from tem.tem.hebbian import HebbianMemory, update_counts
 from tem.tem.modules import BlockMLP, Transition, two_hot_codes
 
 LOSS_NAMES = ("p_g", "p_x", "x_gen", "x_g", "x_p", "g", "reg_g", "reg_p")
@@ -310,18 +310,19 @@ class TEM(Model):
         offset = sched["offset"] * c.p2g_offset
         generative = self.memory.window(gen_state, T, eta, lam)
         inference = self.inference_memory.window(inf_state, T, eta, lam)
-        rec = {k: [] for k in ("g_path", "g_inf", "p_inf", "p_x", "p_gen")}
         kernel = self._step_kernel(obs)
-        if kernel is not None:
+        if kernel is not None:  # every step in one call (tem/tem/step_cpu.cpp)
+            counts = [list(update_counts(tuple(its))) for its in (c.inference_iterations, c.generative_iterations)]
             weights = self._step_weights(D, sigma_w, mu_mem_w, sigma_mem_w, g_start, sigma_init)
-            w_x, first_step = float(self.w_x), action < 0
-        for t in range(T):
-            if kernel is not None:  # steps 1-3 and the generative queries in one call (tem/tem/step_cpu.cpp)
-                p_x = inference.read(x_steps[t][:, None], c.kappa, c.inference_iterations)[:, 0]  # (B, P)
-                g_path, g_inf, p_inf, queries = kernel.track_step(
-                    g_prev, a_index[:, t], first_step[:, t], obs[:, t], p_x, x_steps[t], weights, w_x, offset,
-                    c.g_min, c.n_x_c, self.n_p0, predict)
-            else:
+            out = kernel.window_no_grad(g_prev, a_index, action < 0, obs, x_p, weights, float(self.w_x), offset, c.g_min,
+                                        c.n_x_c, self.n_p0, predict, *inference.buffers(), counts[0],
+                                        *generative.buffers(), self.memory.from_to, counts[1], inference.n_fixed,
+                                        c.kappa, lam)
+            inference.wrote(T), generative.wrote(T)
+            rec = dict(zip(("g_path", "g_inf", "p_inf", "p_x", "p_gen"), out))  # (B, T, ...)
+        else:
+            rec = {k: [] for k in ("g_path", "g_inf", "p_inf", "p_x", "p_gen")}
+            for t in range(T):
                 # 1. path integration
                 delta = (g_prev @ D).view(B, -1, self.transition.G).gather(1, a_rows[:, t])[:, 0]
                 g_path = (g_prev + delta).clamp(c.g_min, 1)
@@ -345,14 +346,15 @@ class TEM(Model):
                 p_inf = hippocampal_activation(self._g_to_p(g_inf) * x_steps[t])
                 # 4. the generative memory's queries: g_inf and (for the predictions) g_path
                 queries = self._g_to_p(torch.stack([g_inf, g_path], 1) if predict else g_inf[:, None])
-            p_gen = generative.read(queries, c.kappa, c.generative_iterations)  # (B, Q, P)
-            # 5. Hebbian writes (read by later steps)
-            generative.write(p_inf + p_gen[:, 0], p_inf - p_gen[:, 0])
-            inference.write(p_inf + p_x, p_inf - p_x)
-            for name, value in (("g_path", g_path), ("g_inf", g_inf), ("p_inf", p_inf), ("p_x", p_x), ("p_gen", p_gen)):
-                rec[name].append(value)
-            g_prev = g_inf
-        rec = {name: torch.stack(values, 1) for name, values in rec.items()}  # (B, T, ...)
+                p_gen = generative.read(queries, c.kappa, c.generative_iterations)  # (B, Q, P)
+                # 5. Hebbian writes (read by later steps)
+                generative.write(p_inf + p_gen[:, 0], p_inf - p_gen[:, 0])
+                inference.write(p_inf + p_x, p_inf - p_x)
+                for name, value in (("g_path", g_path), ("g_inf", g_inf), ("p_inf", p_inf), ("p_x", p_x), ("p_gen", p_gen)):
+                    rec[name].append(value)
+                g_prev = g_inf
+            rec = {name: torch.stack(values, 1) for name, values in rec.items()}  # (B, T, ...)
+        g_prev = rec["g_inf"][:, -1]
         memory = {"generative": generative.final_state(), "inference": inference.final_state()}
         prediction, terms = None, {}
         if predict:

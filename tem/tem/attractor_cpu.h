@@ -1,0 +1,163 @@
+// The attractor's arithmetic for one batch element (slot), shared by the attractor kernels
+// (attractor_cpu.cpp) and TEM's window kernel without gradients (step_cpu.cpp). See
+// attractor_cpu.cpp for the layouts.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace tem_cpu {
+
+template <typename T>
+inline T activation(T x) {  // TEM's f_p: leaky ReLU (0.01) of x clamped to [-1, 1]
+  x = x < T(-1) ? T(-1) : (x > T(1) ? T(1) : x);
+  return x > T(0) ? x : T(0.01) * x;
+}
+
+template <typename T>
+inline T activation_grad(T x) {  // as autograd takes it: the clamp passes its ends
+  if (x > T(1) || x < T(-1)) return T(0);
+  return x > T(0) ? T(1) : T(0.01);
+}
+
+template <typename T>
+inline T dot(const T* a, const T* b, int64_t n) {
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; ++j) sum += a[j] * b[j];
+  return sum;
+}
+
+// out[m] = scale[m] * dot(x, rows + m * stride, n) for m < M; four rows at a time, so that the
+// vector FMAs of four sums need not wait on each other and x is loaded once for four rows.
+template <typename T>
+inline void dots(const T* x, const T* rows, int64_t stride, int64_t M, int64_t n, const T* scale, T* out) {
+  int64_t m = 0;
+  for (; m + 4 <= M; m += 4) {
+    const T *r0 = rows + m * stride, *r1 = r0 + stride, *r2 = r1 + stride, *r3 = r2 + stride;
+    T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+    for (int64_t j = 0; j < n; ++j) {
+      const T v = x[j];
+      s0 += v * r0[j];
+      s1 += v * r1[j];
+      s2 += v * r2[j];
+      s3 += v * r3[j];
+    }
+    out[m] = s0 * (scale ? scale[m] : T(1));
+    out[m + 1] = s1 * (scale ? scale[m + 1] : T(1));
+    out[m + 2] = s2 * (scale ? scale[m + 2] : T(1));
+    out[m + 3] = s3 * (scale ? scale[m + 3] : T(1));
+  }
+  for (; m < M; ++m) out[m] = dot(x, rows + m * stride, n) * (scale ? scale[m] : T(1));
+}
+
+template <typename T>
+inline void axpy(T alpha, const T* x, T* y, int64_t n) {  // y += alpha x
+  if (alpha == T(0)) return;
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) y[j] += alpha * x[j];
+}
+
+// y += sum_m alpha[m] rows[m] (m < M, rows m * stride apart), the rows whose alpha is not 0 (stored
+// pairs a slot no longer holds weigh 0) four at a time: y is loaded and stored once per four rows
+// (the forward passes' reads of the values: ~10% faster than a row at a time; the backward passes'
+// sums were not faster so)
+template <typename T>
+inline void rows_axpy(const T* alpha, const T* rows, int64_t stride, int64_t M, T* y, int64_t n) {
+  int64_t m = 0;
+  while (true) {
+    int64_t pick[4], k = 0;
+    for (; m < M && k < 4; ++m)
+      if (alpha[m] != T(0)) pick[k++] = m;
+    if (k < 4) {
+      for (int64_t i = 0; i < k; ++i) axpy(alpha[pick[i]], rows + pick[i] * stride, y, n);
+      return;
+    }
+    const T a0 = alpha[pick[0]], a1 = alpha[pick[1]], a2 = alpha[pick[2]], a3 = alpha[pick[3]];
+    const T *r0 = rows + pick[0] * stride, *r1 = rows + pick[1] * stride, *r2 = rows + pick[2] * stride,
+            *r3 = rows + pick[3] * stride;
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) y[j] += a0 * r0[j] + a1 * r1[j] + a2 * r2[j] + a3 * r3[j];
+  }
+}
+
+// pre_q[:u] += scale * (h_q @ dense)[:u] ; dense (W, W) row-major
+template <typename T>
+inline void dense_read(const T* h, const T* dense, T scale, T* pre, int64_t W, int64_t u) {
+  for (int64_t r = 0; r < W; ++r) axpy(scale * h[r], dense + r * W, pre, u);
+}
+
+// dh_q += scale * dense[:, :u] @ dpre_q
+template <typename T>
+inline void dense_grad(const T* dpre, const T* dense, T scale, T* dh, int64_t W, int64_t u) {
+  for (int64_t r = 0; r < W; ++r) dh[r] += scale * dot(dpre, dense + r * W, u);
+}
+
+// One slot's attractor over a fully connected memory: query (Q, W) -> out (Q, W), updating the
+// first counts[i] * S entries at iteration i. K, V: the slot's M stored rows (km, vm apart);
+// w (M); dense (W, W) or nullptr, read times scale. hs (I, Q, W) or nullptr (not kept), pres
+// (I, Q, W) and intos (I, Q, M): the iterations' values (kept for the backward pass, or scratch).
+// h: (Q, W) scratch.
+template <typename T>
+void flat_slot(const T* query, T* out, int64_t Q, int64_t W, int64_t S, const T* K, int64_t km, const T* V,
+               int64_t vm, int64_t M, const T* w, const T* dense, T scale, T kap, const std::vector<int64_t>& counts,
+               T* hs, T* pres, T* intos, T* h) {
+  for (int64_t j = 0; j < Q * W; ++j) h[j] = activation(query[j]);
+  for (int64_t i = 0; i < static_cast<int64_t>(counts.size()); ++i) {
+    const int64_t u = counts[i] * S, at = i * Q;
+    if (hs) std::copy(h, h + Q * W, hs + at * W);
+    for (int64_t q = 0; q < Q; ++q) {
+      const T* hq = h + q * W;
+      T *pre = pres + (at + q) * W, *into = intos + (at + q) * M;
+      dots(hq, K, km, M, W, w, into);
+      for (int64_t j = 0; j < u; ++j) pre[j] = kap * hq[j];
+      rows_axpy(into, V, vm, M, pre, u);
+      if (dense) dense_read(hq, dense, scale, pre, W, u);
+    }
+    for (int64_t q = 0; q < Q; ++q)
+      for (int64_t j = 0; j < u; ++j) h[q * W + j] = activation(pres[(at + q) * W + j]);
+  }
+  std::copy(h, h + Q * W, out);
+}
+
+// One slot's attractor over a memory read per module (F modules of S entries, connectivity ft
+// (F, F)): as flat_slot, with K, V the slot's rows of module 0 (module f kf / vf further), intos
+// (I, Q, F, M) (the modules an iteration does not update left as they are) and score (Q, F, M)
+// scratch (a module's scores are kept while it no longer changes).
+template <typename T>
+void modular_slot(const T* query, T* out, int64_t Q, int64_t F, int64_t S, const T* K, int64_t kf, int64_t km,
+                  const T* V, int64_t vf, int64_t vm, int64_t M, const T* w, const T* ft, const T* dense, T scale,
+                  T kap, const std::vector<int64_t>& counts, T* hs, T* pres, T* intos, T* h, T* score) {
+  const int64_t W = F * S;
+  for (int64_t j = 0; j < Q * W; ++j) h[j] = activation(query[j]);
+  int64_t changed = F;
+  for (int64_t i = 0; i < static_cast<int64_t>(counts.size()); ++i) {
+    const int64_t n = counts[i], at = i * Q;
+    if (hs) std::copy(h, h + Q * W, hs + at * W);
+    // module by module, every query in turn: a module's stored rows (M x S) stay in L1
+    for (int64_t f = 0; f < changed; ++f)
+      for (int64_t q = 0; q < Q; ++q)
+        dots(h + q * W + f * S, K + f * kf, km, M, S, (const T*)nullptr, score + (q * F + f) * M);
+    for (int64_t g = 0; g < n; ++g)
+      for (int64_t q = 0; q < Q; ++q) {
+        const T *hq = h + q * W, *sq = score + q * F * M;
+        T* ig = intos + ((at + q) * F + g) * M;  // into_g = w * sum_f from_to[f, g] score_f
+        std::fill(ig, ig + M, T(0));
+        for (int64_t f = 0; f < F; ++f) axpy(ft[f * F + g], sq + f * M, ig, M);
+        for (int64_t m = 0; m < M; ++m) ig[m] *= w[m];
+        T* pg = pres + (at + q) * W + g * S;
+        for (int64_t s = 0; s < S; ++s) pg[s] = kap * hq[g * S + s];
+        rows_axpy(ig, V + g * vf, vm, M, pg, S);
+      }
+    if (dense)
+      for (int64_t q = 0; q < Q; ++q) dense_read(h + q * W, dense, scale, pres + (at + q) * W, W, n * S);
+    for (int64_t q = 0; q < Q; ++q)
+      for (int64_t j = 0; j < n * S; ++j) h[q * W + j] = activation(pres[(at + q) * W + j]);
+    changed = n;
+  }
+  std::copy(h, h + Q * W, out);
+}
+
+}  // namespace tem_cpu
