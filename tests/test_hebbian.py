@@ -16,6 +16,14 @@ def random_p(memory, *shape, seed=0):
     return memory.pad(torch.rand(*shape, memory.n_units, generator=g) - 0.3)
 
 
+def random_dense(memory, batch, seed):
+    """A random folded part ``(batch, width, width)`` as a memory holds one (:meth:`HebbianMemory.dense`):
+    zero in the padding and where the memory has no connection."""
+    g = torch.Generator().manual_seed(seed)
+    dense = torch.rand(batch, memory.n_units, memory.n_units, generator=g) - 0.3
+    return memory.pad(memory.pad(dense).transpose(1, 2)).transpose(1, 2) * memory.connection_mask()
+
+
 def port_mask(sizes, hierarchical):
     """M_ij allowed iff module(i) >= module(j) (from low to high frequency), dense layout."""
     module = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
@@ -98,7 +106,7 @@ def test_attractor_gradients_equal_autograd(hierarchical, iterations, with_dense
     keys, values = (0.5 * random_p(memory, 3, 9, seed=s).double() for s in (3, 4))
     weights = torch.rand(3, 9, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     query = (2 * random_p(memory, 3, 2, seed=6).double()).requires_grad_()  # partly beyond [-1, 1]: the clamp acts
-    dense = 0.1 * random_p(memory, 3, memory.width, seed=7).double() if with_dense else None
+    dense = 0.1 * random_dense(memory, 3, seed=7).double() if with_dense else None
     own_keys, own_values = (x[:, 5:].clone().requires_grad_() for x in (keys, values))
     part = memory.part(torch.cat([keys[:, :5], own_keys], 1), torch.cat([values[:, :5], own_values], 1), weights)
     out = memory.attractor(query, part, 0.8, iterations, dense)
@@ -124,7 +132,7 @@ def test_window_memory_reads_writes_and_gradients_equal_autograd(hierarchical, w
     state = memory.append(map_state(torch.Tensor.double, memory.initial_state(3)), carried_keys, carried_values,
                           strength, 1.0)
     if with_dense:
-        state["dense"] = 0.1 * random_p(memory, 3, memory.width, seed=9).double()
+        state["dense"] = 0.1 * random_dense(memory, 3, seed=9).double()
     eta, lam, T, iterations = 0.4, 0.9, 4, (3, 2, 1)
     queries = (2 * random_p(memory, 3, T, 2, seed=3).double()).requires_grad_()
     noise = (0.3 * random_p(memory, 3, T, seed=4).double()).requires_grad_()
@@ -162,7 +170,7 @@ def test_window_reads_without_grad_skip_the_function_with_the_same_values(hierar
     memory = HebbianMemory(SIZES, hierarchical=hierarchical, dense_after=0)
     state = memory.append(memory.initial_state(3), 0.5 * random_p(memory, 3, 4, seed=1), 0.5 * random_p(memory, 3, 4, seed=2),
                           torch.rand(3, 4, generator=torch.Generator().manual_seed(5)) + 0.1, 1.0)
-    state["dense"] = 0.1 * random_p(memory, 3, memory.width, seed=9)
+    state["dense"] = 0.1 * random_dense(memory, 3, seed=9)
     queries = 2 * random_p(memory, 3, 4, 2, seed=3)
 
     def walk():
