@@ -20,8 +20,9 @@ copy of the memory). A source row is ``(B, width)`` (flat) or ``(F, B, S)`` (hie
 On CPUs both attractors run the fused kernels of ``attractor_cpu.cpp`` (:func:`cpu_kernel`), which
 compute the same as the batched products here but run each batch element's iterations with its
 pairs in cache; the batched products serve GPUs, and CPUs where the kernels cannot be built. The same
-build holds ``step_cpu.cpp``, TEM's step between its two reads where no gradient is recorded
-(:meth:`tem.tem.model.TEM.forward`).
+build holds ``step_cpu.cpp``, a whole TEM window (both reads, the step between them, both writes)
+where no gradient is recorded (:meth:`tem.tem.model.TEM.forward`), and ``attractor_cpu.h`` holds the
+per-slot arithmetic the two share.
 """
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def _use_kernel(query: torch.Tensor) -> bool:
 
 def fused_kernels(like: torch.Tensor):
     """The fused CPU kernels (:func:`cpu_kernel`) where ``like`` lives on a CPU and they built, else
-    None (TEM's step kernel, ``step_cpu.cpp``, is taken from here)."""
+    None (TEM's window kernel, ``step_cpu.cpp``, is taken from here)."""
     return cpu_kernel() if _use_kernel(like) else None
 
 

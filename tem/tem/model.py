@@ -18,10 +18,10 @@ Only the prediction from ``g_path`` (and the memories of steps ``< t``) is a pre
 observation at ``t``: ``p_inf`` and ``g_inf`` already use it. So ``logits`` (what evaluation scores)
 is that one (the port's ``x_gen``/"gt"); the other two only enter the losses.
 
-Where no gradient is recorded on a CPU (evaluation, rate maps), steps 1-3 and the generative
-memory's queries run as one call of a fused kernel (``step_cpu.cpp``; the same values to float
-rounding, tested against this PyTorch code), since at the walks' batch sizes the hundred small
-operations they take here cost more than their arithmetic.
+Where no gradient is recorded on a CPU (evaluation, rate maps), a window's steps run as one call of
+a fused kernel (``step_cpu.cpp``; the same values to float rounding, tested against this PyTorch
+code), since at the walks' batch sizes the hundred small operations a step takes here cost more than
+its arithmetic.
 """
 from __future__ import annotations
 
@@ -263,7 +263,7 @@ class TEM(Model):
         return None if torch.is_grad_enabled() else attractor.fused_kernels(obs)
 
     def _step_weights(self, D, sigma_w, mu_mem_w, sigma_mem_w, g_start, sigma_init) -> list[torch.Tensor]:
-        """The weights of :meth:`forward`'s steps 1-3 as the fused step kernel takes them."""
+        """The weights of :meth:`forward`'s steps 1-3 as the fused window kernel takes them."""
         first, _, last = self.decompress
         mlps = [(mlp, w) for mlp, w in ((self.sigma_path, sigma_w), (self.mu_g_mem, mu_mem_w),
                                          (self.sigma_g_mem, sigma_mem_w))]
@@ -299,14 +299,10 @@ class TEM(Model):
         gen_state = self.memory.reset(state["memory"]["generative"], new_world)
         inf_state = self.inference_memory.reset(state["memory"]["inference"], new_world)
         filtered, x_p = self.sensory(obs, x_prev)  # (B, T, F, n_x_c), (B, T, P)
-        x_steps = x_p.unbind(1)  # (B, P) per step, one backward node (x_p[:, t] fills a (B, T, P) gradient per step)
         D = self.transition.matrices()  # (G, (A + 1) * G)
         a_index = torch.where(action < 0, self.task.n_actions, action)  # (B, T)
-        a_rows = a_index[:, :, None, None].expand(-1, -1, 1, self.transition.G)  # (B, T, 1, G): gather's index
-        starts = (action < 0).any(0).tolist()
         sigma_w, mu_mem_w, sigma_mem_w = self.sigma_path.weights(), self.mu_g_mem.weights(), self.sigma_g_mem.weights()
         sigma_init = self.logsig_g_init.exp()
-        onehot = F.one_hot(obs, self.task.n_objects).float()
         offset = sched["offset"] * c.p2g_offset
         generative = self.memory.window(gen_state, T, eta, lam)
         inference = self.inference_memory.window(inf_state, T, eta, lam)
@@ -314,13 +310,17 @@ class TEM(Model):
         if kernel is not None:  # every step in one call (tem/tem/step_cpu.cpp)
             counts = [list(update_counts(tuple(its))) for its in (c.inference_iterations, c.generative_iterations)]
             weights = self._step_weights(D, sigma_w, mu_mem_w, sigma_mem_w, g_start, sigma_init)
-            out = kernel.window_no_grad(g_prev, a_index, action < 0, obs, x_p, weights, float(self.w_x), offset, c.g_min,
-                                        c.n_x_c, self.n_p0, predict, *inference.buffers(), counts[0],
+            out = kernel.window_no_grad(g_prev, a_index, action < 0, obs, x_p, weights, float(self.w_x), offset,
+                                        c.g_min, c.n_x_c, self.n_p0, predict, *inference.buffers(), counts[0],
                                         *generative.buffers(), self.memory.from_to, counts[1], inference.n_fixed,
                                         c.kappa, lam)
             inference.wrote(T), generative.wrote(T)
             rec = dict(zip(("g_path", "g_inf", "p_inf", "p_x", "p_gen"), out))  # (B, T, ...)
         else:
+            x_steps = x_p.unbind(1)  # (B, P) per step: one backward node (x_p[:, t] fills a (B, T, P) gradient each)
+            a_rows = a_index[:, :, None, None].expand(-1, -1, 1, self.transition.G)  # (B, T, 1, G): gather's index
+            starts = (action < 0).any(0).tolist()
+            onehot = F.one_hot(obs, self.task.n_objects).float()
             rec = {k: [] for k in ("g_path", "g_inf", "p_inf", "p_x", "p_gen")}
             for t in range(T):
                 # 1. path integration
@@ -350,7 +350,7 @@ class TEM(Model):
                 # 5. Hebbian writes (read by later steps)
                 generative.write(p_inf + p_gen[:, 0], p_inf - p_gen[:, 0])
                 inference.write(p_inf + p_x, p_inf - p_x)
-                for name, value in (("g_path", g_path), ("g_inf", g_inf), ("p_inf", p_inf), ("p_x", p_x), ("p_gen", p_gen)):
+                for name, value in zip(rec, (g_path, g_inf, p_inf, p_x, p_gen)):
                     rec[name].append(value)
                 g_prev = g_inf
             rec = {name: torch.stack(values, 1) for name, values in rec.items()}  # (B, T, ...)

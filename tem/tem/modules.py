@@ -47,7 +47,7 @@ class BlockMLP(nn.Module):
         self.hidden_activation, self.out_activation = hidden_activation, out_activation
         self.register_buffer("mask1", block_mask(hidden_sizes, in_sizes), persistent=False)
         self.register_buffer("mask2", block_mask(out_sizes, hidden_sizes), persistent=False)
-        # the columns each row of the masked weights can use (the fused step kernel skips the rest)
+        # the columns each row of the masked weights can use (the fused window kernel skips the rest)
         self.register_buffer("spans1", row_spans(self.mask1), persistent=False)
         self.register_buffer("spans2", row_spans(self.mask2), persistent=False)
         self.w1 = nn.Parameter(self._init(hidden_sizes, in_sizes))

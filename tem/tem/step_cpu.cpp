@@ -12,8 +12,9 @@
 // them: keys and values buffers, flat (B, M, W) for the inference memory, per module (F, B, M, S)
 // for the generative one, with the carried pairs in rows < n_fixed; each step's weights (T, B, 1,
 // M); the dense part (B, W, W) or empty; the first row to read. Step t reads rows first .. n_fixed
-// + t - 1 (and the dense part times lam^t) and writes row n_fixed + t. Returns g_path, g_inf (B, T, G), p_inf, p_x (B, T, W) and
-// p_gen (B, T, Q, W): the generative read with g_inf, then with g_path when `predict`.
+// + t - 1 (and the dense part times lam^t) and writes row n_fixed + t. Returns g_path, g_inf (B, T,
+// G), p_inf, p_x (B, T, W) and p_gen (B, T, Q, W): the generative read with g_inf, then with g_path
+// when `predict`.
 #include <ATen/Parallel.h>
 #include <torch/extension.h>
 
@@ -67,7 +68,7 @@ struct Weights {
 };
 
 Weights unpack(const std::vector<torch::Tensor>& w) {
-  TORCH_CHECK(w.size() == 29, "TEM step kernel: 29 weight tensors expected, got ", w.size());
+  TORCH_CHECK(w.size() == 29, "TEM window kernel: 29 weight tensors expected, got ", w.size());
   std::vector<torch::Tensor> c;
   for (const auto& t : w) c.push_back(t.contiguous());
   return {c[0],  c[1],  c[2],  c[3],  c[4],  c[5],  c[6],  c[7],  c[8],  c[9],  c[10], c[11], c[12], c[13], c[14],
