@@ -211,7 +211,7 @@ std::vector<torch::Tensor> modular_backward(torch::Tensor grad, torch::Tensor qu
 
 }  // namespace
 
-void bind_step(pybind11::module& m);  // step_cpu.cpp: TEM's step without gradients
+void bind_step(pybind11::module& m);  // step_cpu.cpp: TEM's window without gradients
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   bind_step(m);

@@ -27,6 +27,8 @@
 namespace {
 
 using tem_cpu::activation;
+using tem_cpu::axpy;
+using tem_cpu::dot;
 using tem_cpu::flat_slot;
 using tem_cpu::modular_slot;
 
@@ -35,20 +37,9 @@ using tem_cpu::modular_slot;
 template <typename T>
 void linear(const T* x, const T* w, const T* b, T* y, int64_t in, int64_t out, const int64_t* spans = nullptr) {
   for (int64_t o = 0; o < out; ++o) {
-    const T* row = w + o * in;
     const int64_t begin = spans ? spans[2 * o] : 0, end = spans ? spans[2 * o + 1] : in;
-    T sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t i = begin; i < end; ++i) sum += row[i] * x[i];
-    y[o] = sum + b[o];
+    y[o] = dot(w + o * in + begin, x + begin, end - begin) + b[o];
   }
-}
-
-// y += alpha x (a function: a pragma cannot sit inside AT_DISPATCH's macro argument)
-template <typename T>
-inline void add_scaled(T alpha, const T* x, T* y, int64_t n) {
-#pragma omp simd
-  for (int64_t j = 0; j < n; ++j) y[j] += alpha * x[j];
 }
 
 template <typename T>
@@ -96,7 +87,7 @@ void step_slot(const Weights& wt, const Sizes& s, const T* g, int64_t a, bool fi
   const int64_t G = s.G, W = s.W, F = s.F, n_x_c = s.n_x_c;
   // 1. path integration: g + g D(a), clamped; sigma_path = exp(MLP(g_prev))
   std::fill(path, path + G, T(0));
-  for (int64_t i = 0; i < G; ++i) add_scaled(g[i], wt.D.data_ptr<T>() + i * s.D_cols + a * G, path, G);
+  for (int64_t i = 0; i < G; ++i) axpy(g[i], wt.D.data_ptr<T>() + i * s.D_cols + a * G, path, G);
   for (int64_t j = 0; j < G; ++j) path[j] = clamp(g[j] + path[j], lo, T(1));
   T* hidden = tmp.hidden.data();
   linear(g, wt.sp_w1.data_ptr<T>(), wt.sp_b1.data_ptr<T>(), hidden, G, s.H_sp, wt.sp_s1.data_ptr<int64_t>());
