@@ -83,29 +83,12 @@ std::vector<torch::Tensor> flat_backward(torch::Tensor grad, torch::Tensor query
     at::parallel_for(0, d.B, 1, [&](int64_t begin, int64_t end) {
       std::vector<T> dh(d.Q * d.W), dpre(d.W), dscore(d.M);
       for (int64_t b = begin; b < end; ++b) {
-        const T *K = k0 + b * kb, *V = v0 + b * vb, *w = w0 + b * d.M;
-        T *gk = gk0 + b * rows * d.W, *gv = gv0 + b * rows * d.W;
-        std::copy(g0 + b * d.Q * d.W, g0 + (b + 1) * d.Q * d.W, dh.begin());
-        for (int64_t i = d.I - 1; i >= 0; --i) {
-          const int64_t u = counts[i] * S, at = (b * d.I + i) * d.Q;
-          for (int64_t q = 0; q < d.Q; ++q) {
-            T* dhq = dh.data() + q * d.W;
-            const T *pre = pre0 + (at + q) * d.W, *hq = hs0 + (at + q) * d.W, *into = into0 + (at + q) * d.M;
-            for (int64_t j = 0; j < u; ++j) {
-              dpre[j] = activation_grad(pre[j]) * dhq[j];
-              dhq[j] = kap * dpre[j];  // entries >= u passed h through unchanged
-            }
-            dots(dpre.data(), V, vm, d.M, u, w, dscore.data());
-            for (int64_t m = 0; m < d.M; ++m) axpy(dscore[m], K + m * km, dhq, d.W);
-            if (has_dense) dense_grad(dpre.data(), d0 + b * d.W * d.W, scale, dhq, d.W, u);
-            for (int64_t m = first; m < d.M; ++m) {
-              axpy(dscore[m], hq, gk + (m - first) * d.W, d.W);
-              axpy(into[m], dpre.data(), gv + (m - first) * d.W, u);
-            }
-          }
-        }
-        for (int64_t j = 0; j < d.Q * d.W; ++j)
-          dq0[b * d.Q * d.W + j] = activation_grad(q0[b * d.Q * d.W + j]) * dh[j];
+        const int64_t at = b * d.Q * d.W, saved = b * d.I * d.Q;
+        std::copy(g0 + at, g0 + at + d.Q * d.W, dh.begin());
+        flat_slot_backward(dh.data(), q0 + at, dq0 + at, d.Q, d.W, S, k0 + b * kb, km, v0 + b * vb, vm, d.M,
+                           w0 + b * d.M, has_dense ? d0 + b * d.W * d.W : nullptr, scale, kap, counts,
+                           hs0 + saved * d.W, pre0 + saved * d.W, into0 + saved * d.M, first, gk0 + b * rows * d.W,
+                           gv0 + b * rows * d.W, dpre.data(), dscore.data());
       }
     });
   });
@@ -171,38 +154,13 @@ std::vector<torch::Tensor> modular_backward(torch::Tensor grad, torch::Tensor qu
     at::parallel_for(0, d.B, 1, [&](int64_t begin, int64_t end) {
       std::vector<T> dh(d.Q * d.W), dpre(d.W), dinto(F * d.M), pending(d.Q * F * d.M);
       for (int64_t b = begin; b < end; ++b) {
-        const T* w = w0 + b * d.M;
-        std::copy(g0 + b * d.Q * d.W, g0 + (b + 1) * d.Q * d.W, dh.begin());
-        std::fill(pending.begin(), pending.end(), T(0));
-        for (int64_t i = d.I - 1; i >= 0; --i) {
-          const int64_t n = counts[i], changed = i == 0 ? F : counts[i - 1], at = (b * d.I + i) * d.Q;
-          for (int64_t q = 0; q < d.Q; ++q) {
-            T *dhq = dh.data() + q * d.W, *pq = pending.data() + q * F * d.M;
-            const T *pre = pre0 + (at + q) * d.W, *hq = hs0 + (at + q) * d.W, *into = into0 + (at + q) * F * d.M;
-            for (int64_t j = 0; j < n * S; ++j) {
-              dpre[j] = activation_grad(pre[j]) * dhq[j];
-              dhq[j] = kap * dpre[j];  // modules >= n passed h through unchanged
-            }
-            for (int64_t g = 0; g < n; ++g) dots(dpre.data() + g * S, v0 + g * vf + b * vb, vm, d.M, S, w, dinto.data() + g * d.M);
-            // score gradients; a module's score computed in an earlier iteration collects them until then
-            for (int64_t f = 0; f < F; ++f) {
-              T* total = pq + f * d.M;  // d score_f = sum_g from_to[f, g] d into_g, plus what later iterations left
-              for (int64_t g = 0; g < n; ++g) axpy(ft[f * F + g], dinto.data() + g * d.M, total, d.M);
-              if (f >= changed) continue;
-              for (int64_t m = 0; m < d.M; ++m) {
-                axpy(total[m], k0 + f * kf + b * kb + m * km, dhq + f * S, S);
-                if (m >= first) axpy(total[m], hq + f * S, gk0 + ((f * d.B + b) * rows + m - first) * S, S);
-              }
-              std::fill(total, total + d.M, T(0));
-            }
-            if (has_dense) dense_grad(dpre.data(), d0 + b * d.W * d.W, scale, dhq, d.W, n * S);
-            for (int64_t g = 0; g < n; ++g)
-              for (int64_t m = first; m < d.M; ++m)
-                axpy(into[g * d.M + m], dpre.data() + g * S, gv0 + ((g * d.B + b) * rows + m - first) * S, S);
-          }
-        }
-        for (int64_t j = 0; j < d.Q * d.W; ++j)
-          dq0[b * d.Q * d.W + j] = activation_grad(q0[b * d.Q * d.W + j]) * dh[j];
+        const int64_t at = b * d.Q * d.W, saved = b * d.I * d.Q;
+        std::copy(g0 + at, g0 + at + d.Q * d.W, dh.begin());
+        modular_slot_backward(dh.data(), q0 + at, dq0 + at, d.Q, F, S, k0 + b * kb, kf, km, v0 + b * vb, vf, vm, d.M,
+                              w0 + b * d.M, ft, has_dense ? d0 + b * d.W * d.W : nullptr, scale, kap, counts,
+                              hs0 + saved * d.W, pre0 + saved * d.W, into0 + saved * F * d.M, first,
+                              gk0 + b * rows * S, gv0 + b * rows * S, d.B * rows * S, dpre.data(), dinto.data(),
+                              pending.data());
       }
     });
   });

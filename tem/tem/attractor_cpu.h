@@ -176,4 +176,73 @@ void modular_slot(const T* query, T* out, int64_t Q, int64_t F, int64_t S, const
   std::copy(h, h + Q * W, out);
 }
 
+// The backward pass of flat_slot: dh (Q, W) holds the output's gradient and is overwritten; d_query
+// (Q, W) receives the query's. Gradients of stored rows m >= first are added to gk, gv (row m - first,
+// W apart). hs, pres, intos: as flat_slot kept them. dpre (W), dscore (M): scratch.
+template <typename T>
+void flat_slot_backward(T* dh, const T* query, T* d_query, int64_t Q, int64_t W, int64_t S, const T* K, int64_t km,
+                        const T* V, int64_t vm, int64_t M, const T* w, const T* dense, T scale, T kap,
+                        const std::vector<int64_t>& counts, const T* hs, const T* pres, const T* intos, int64_t first,
+                        T* gk, T* gv, T* dpre, T* dscore) {
+  for (int64_t i = static_cast<int64_t>(counts.size()) - 1; i >= 0; --i) {
+    const int64_t u = counts[i] * S, at = i * Q;
+    for (int64_t q = 0; q < Q; ++q) {
+      T* dhq = dh + q * W;
+      const T *pre = pres + (at + q) * W, *hq = hs + (at + q) * W, *into = intos + (at + q) * M;
+      for (int64_t j = 0; j < u; ++j) {
+        dpre[j] = activation_grad(pre[j]) * dhq[j];
+        dhq[j] = kap * dpre[j];  // entries >= u passed h through unchanged
+      }
+      dots(dpre, V, vm, M, u, w, dscore);
+      for (int64_t m = 0; m < M; ++m) axpy(dscore[m], K + m * km, dhq, W);
+      if (dense) dense_grad(dpre, dense, scale, dhq, W, u);
+      for (int64_t m = first; m < M; ++m) {
+        axpy(dscore[m], hq, gk + (m - first) * W, W);
+        axpy(into[m], dpre, gv + (m - first) * W, u);
+      }
+    }
+  }
+  for (int64_t j = 0; j < Q * W; ++j) d_query[j] = activation_grad(query[j]) * dh[j];
+}
+
+// The backward pass of modular_slot: as flat_slot_backward, with the stored rows per module (K, V
+// as modular_slot reads them) and the gradients of rows m >= first added to gk, gv at module f,
+// row m - first: gk + f * gf + (m - first) * S. dpre (W), dinto (F, M), pending (Q, F, M): scratch.
+template <typename T>
+void modular_slot_backward(T* dh, const T* query, T* d_query, int64_t Q, int64_t F, int64_t S, const T* K, int64_t kf,
+                           int64_t km, const T* V, int64_t vf, int64_t vm, int64_t M, const T* w, const T* ft,
+                           const T* dense, T scale, T kap, const std::vector<int64_t>& counts, const T* hs,
+                           const T* pres, const T* intos, int64_t first, T* gk, T* gv, int64_t gf, T* dpre, T* dinto,
+                           T* pending) {
+  const int64_t W = F * S;
+  std::fill(pending, pending + Q * F * M, T(0));
+  for (int64_t i = static_cast<int64_t>(counts.size()) - 1; i >= 0; --i) {
+    const int64_t n = counts[i], changed = i == 0 ? F : counts[i - 1], at = i * Q;
+    for (int64_t q = 0; q < Q; ++q) {
+      T *dhq = dh + q * W, *pq = pending + q * F * M;
+      const T *pre = pres + (at + q) * W, *hq = hs + (at + q) * W, *into = intos + (at + q) * F * M;
+      for (int64_t j = 0; j < n * S; ++j) {
+        dpre[j] = activation_grad(pre[j]) * dhq[j];
+        dhq[j] = kap * dpre[j];  // modules >= n passed h through unchanged
+      }
+      for (int64_t g = 0; g < n; ++g) dots(dpre + g * S, V + g * vf, vm, M, S, w, dinto + g * M);
+      // score gradients; a module's score computed in an earlier iteration collects them until then
+      for (int64_t f = 0; f < F; ++f) {
+        T* total = pq + f * M;  // d score_f = sum_g from_to[f, g] d into_g, plus what later iterations left
+        for (int64_t g = 0; g < n; ++g) axpy(ft[f * F + g], dinto + g * M, total, M);
+        if (f >= changed) continue;
+        for (int64_t m = 0; m < M; ++m) {
+          axpy(total[m], K + f * kf + m * km, dhq + f * S, S);
+          if (m >= first) axpy(total[m], hq + f * S, gk + f * gf + (m - first) * S, S);
+        }
+        std::fill(total, total + M, T(0));
+      }
+      if (dense) dense_grad(dpre, dense, scale, dhq, W, n * S);
+      for (int64_t g = 0; g < n; ++g)
+        for (int64_t m = first; m < M; ++m) axpy(into[g * M + m], dpre + g * S, gv + g * gf + (m - first) * S, S);
+    }
+  }
+  for (int64_t j = 0; j < Q * W; ++j) d_query[j] = activation_grad(query[j]) * dh[j];
+}
+
 }  // namespace tem_cpu

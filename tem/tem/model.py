@@ -38,6 +38,7 @@ from tem.tem import attractor
 from tem.tem.attractor import hippocampal_activation
 from tem.tem.hebbian import HebbianMemory, update_counts
 from tem.tem.modules import BlockMLP, Transition, two_hot_codes
+from tem.tem.window import WindowSpec, run_window
 
 LOSS_NAMES = ("p_g", "p_x", "x_gen", "x_g", "x_p", "g", "reg_g", "reg_p")
 
@@ -257,11 +258,6 @@ class TEM(Model):
         out["total"] = obs.shape[1] * sum(weights[name] * out[name] for name in LOSS_NAMES)
         return out
 
-    def _step_kernel(self, obs: torch.Tensor):
-        """The fused CPU kernels (:func:`tem.tem.attractor.fused_kernels`) where a step needs no
-        gradient and runs on a CPU (TEM's evaluation and rate-map walks), else None."""
-        return None if torch.is_grad_enabled() else attractor.fused_kernels(obs)
-
     def _step_weights(self, D, sigma_w, mu_mem_w, sigma_mem_w, g_start, sigma_init) -> list[torch.Tensor]:
         """The weights of :meth:`forward`'s steps 1-3 as the fused window kernel takes them."""
         first, _, last = self.decompress
@@ -306,14 +302,15 @@ class TEM(Model):
         offset = sched["offset"] * c.p2g_offset
         generative = self.memory.window(gen_state, T, eta, lam)
         inference = self.inference_memory.window(inf_state, T, eta, lam)
-        kernel = self._step_kernel(obs)
-        if kernel is not None:  # every step in one call (tem/tem/step_cpu.cpp)
+        kernel = attractor.fused_kernels(obs)
+        if kernel is not None:  # every step in one call (tem/tem/step_cpu.cpp), with its backward pass
             counts = [list(update_counts(tuple(its))) for its in (c.inference_iterations, c.generative_iterations)]
+            (ik, iv, iw, idense, i_first), (gk, gv, gw, gdense, g_first) = inference.buffers(), generative.buffers()
+            spec = WindowSpec(a_index, action < 0, obs, [ik, iv, iw, idense], [gk, gv, gw, gdense, self.memory.from_to],
+                              [c.n_x_c, self.n_p0, i_first, g_first, inference.n_fixed], *counts,
+                              [float(self.w_x.detach()), offset, c.g_min, c.kappa, lam], predict)
             weights = self._step_weights(D, sigma_w, mu_mem_w, sigma_mem_w, g_start, sigma_init)
-            out = kernel.window_no_grad(g_prev, a_index, action < 0, obs, x_p, weights, float(self.w_x), offset,
-                                        c.g_min, c.n_x_c, self.n_p0, predict, *inference.buffers(), counts[0],
-                                        *generative.buffers(), self.memory.from_to, counts[1], inference.n_fixed,
-                                        c.kappa, lam)
+            out = run_window(kernel, spec, g_prev, x_p, weights)
             inference.wrote(T), generative.wrote(T)
             rec = dict(zip(("g_path", "g_inf", "p_inf", "p_x", "p_gen"), out))  # (B, T, ...)
         else:
