@@ -169,6 +169,44 @@ def test_fused_window_without_gradients_equals_the_pytorch_steps(monkeypatch, g_
     assert (b.mec >= 0).all() if g_min == 0 else (b.mec < 0).any()
 
 
+@pytest.mark.parametrize("g_min", [-1.0, 0.0])
+def test_fused_training_window_has_the_pytorch_steps_gradients(monkeypatch, g_min):
+    """Where gradients are recorded on a CPU a window also runs as one kernel call, with a hand-written
+    backward pass (tem/tem/window.py): every parameter's gradient over six windows (carried pairs, a
+    dense fold, a walk starting mid-window, the memory-inferred g switched on) equals the PyTorch
+    steps' (float64)."""
+    if attractor.cpu_kernel() is None:
+        pytest.skip("the fused kernels did not build here")
+    model = tiny_model(dense_after=6, g_min=g_min).double()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.3 * torch.randn_like(parameter))
+    obs, action, new_world = random_window(T=24, walk=48)
+    action = action.clone()
+    action[1, 13] = -1
+
+    def grads(fused: bool) -> dict:
+        kernels, calls = attractor.fused_kernels, []
+        monkeypatch.setattr(attractor, "fused_kernels", lambda like: calls.append(1) or kernels(like) if fused else None)
+        model.zero_grad()
+        state, total = map_state(torch.Tensor.double, model.initial_state(3)), 0.0
+        for start in range(0, 24, 4):
+            out = model(obs[:, start:start + 4], action[:, start:start + 4],
+                        new_world if start == 0 else torch.zeros_like(new_world), state, step=5000)
+            # the losses, and a term that weighs every g_inf unit differently
+            total = total + model.losses(out, obs[:, start:start + 4], step=5000)["total"] + out.mec.pow(3).sum()
+            state = model.detach_state(out.state)
+        total.backward()
+        assert (len(calls) == 6) == fused
+        return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    fused, plain = grads(True), grads(False)
+    assert set(fused) == set(plain) == {name for name, _ in model.named_parameters()}
+    for name, grad in plain.items():
+        assert grad.abs().max() > 0, name
+        torch.testing.assert_close(fused[name], grad, rtol=1e-9, atol=1e-11, msg=lambda m: f"{name}: {m}")
+
+
 def test_every_parameter_gets_a_gradient_in_a_window_without_walk_starts():
     """DistributedDataParallel (torchrun) needs every parameter in every step's graph."""
     model = tiny_model()
