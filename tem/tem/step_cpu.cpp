@@ -356,7 +356,7 @@ std::vector<torch::Tensor> window_forward(torch::Tensor g0, torch::Tensor action
   auto p_gen = torch::empty({B, T_, Q, W}, options);
   auto step_rec = torch::empty({save ? B : 0, T_, rec.size}, options);
   auto inf_rec = torch::empty({save ? B : 0, T_, w.inf_saved}, options);
-  auto gen_rec = torch::zeros({save ? B : 0, T_, w.gen_saved}, options);
+  auto gen_rec = torch::empty({save ? B : 0, T_, w.gen_saved}, options);  // modular_slot writes every into it reads
   const bool inf_has_dense = w.idense.numel() > 0, gen_has_dense = w.gdense.numel() > 0;
   AT_DISPATCH_FLOATING_TYPES(w.g0.scalar_type(), "window_forward", [&] {
     using T = scalar_t;
