@@ -207,6 +207,19 @@ def test_fused_training_window_has_the_pytorch_steps_gradients(monkeypatch, g_mi
         torch.testing.assert_close(fused[name], grad, rtol=1e-9, atol=1e-11, msg=lambda m: f"{name}: {m}")
 
 
+def test_a_window_trains_under_bf16_autocast():
+    """``--amp bf16``: autocast makes some of a window's inputs bfloat16 (the transition, the sensory
+    code); the window still runs, in its memories' float32, and every parameter gets a finite gradient."""
+    model = tiny_model()
+    obs, action, new_world = random_window()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(obs, action, new_world, model.initial_state(3))
+        loss = model.losses(out, obs, step=10)["total"]
+    loss.backward()
+    assert out.mec.dtype == torch.float32
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
 def test_every_parameter_gets_a_gradient_in_a_window_without_walk_starts():
     """DistributedDataParallel (torchrun) needs every parameter in every step's graph."""
     model = tiny_model()

@@ -21,8 +21,8 @@ On CPUs both attractors run the fused kernels of ``attractor_cpu.cpp`` (:func:`c
 compute the same as the batched products here but run each batch element's iterations with its
 pairs in cache; the batched products serve GPUs, and CPUs where the kernels cannot be built. The same
 build holds ``step_cpu.cpp``, a whole TEM window (both reads, the step between them, both writes)
-where no gradient is recorded (:meth:`tem.tem.model.TEM.forward`), and ``attractor_cpu.h`` holds the
-per-slot arithmetic the two share.
+and its backward pass (:mod:`tem.tem.window`), and ``attractor_cpu.h`` holds the per-slot
+arithmetic, forward and backward, the two share.
 """
 from __future__ import annotations
 

@@ -267,7 +267,8 @@ class HebbianWindow:
         return self.keys, self.values, self.weights, dense, first
 
     def wrote(self, steps: int) -> None:
-        """Count ``steps`` pairs written into the buffers by such a kernel (without gradients)."""
+        """Count ``steps`` pairs written into the buffers by such a kernel (which passes their
+        gradients itself)."""
         self.key_rows += [None] * steps
         self.value_rows += [None] * steps
 

@@ -18,10 +18,11 @@ Only the prediction from ``g_path`` (and the memories of steps ``< t``) is a pre
 observation at ``t``: ``p_inf`` and ``g_inf`` already use it. So ``logits`` (what evaluation scores)
 is that one (the port's ``x_gen``/"gt"); the other two only enter the losses.
 
-Where no gradient is recorded on a CPU (evaluation, rate maps), a window's steps run as one call of
-a fused kernel (``step_cpu.cpp``; the same values to float rounding, tested against this PyTorch
-code), since at the walks' batch sizes the hundred small operations a step takes here cost more than
-its arithmetic.
+On a CPU a window's steps run as one call of a fused kernel (``step_cpu.cpp``, through
+:mod:`tem.tem.window`), with a hand-written backward pass where gradients are recorded (the same
+values and gradients to float rounding, tested against this PyTorch code), since at TEM's batch sizes
+the hundred small operations a step takes here, and as many backward, cost more than its arithmetic.
+The PyTorch steps serve GPUs and CPUs where the kernels could not be built.
 """
 from __future__ import annotations
 
