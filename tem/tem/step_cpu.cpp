@@ -72,18 +72,31 @@ inline T clamp(T v, T lo, T hi) {
   return v < lo ? lo : (v > hi ? hi : v);
 }
 
-// the three per-module MLPs come with their layers' row spans (BlockMLP.spans1, spans2)
+// the three per-module MLPs come with their layers' row spans (BlockMLP.spans1, spans2); `all` keeps
+// them in TEM._step_weights' order, which Slot names
 struct Weights {
   torch::Tensor D, sp_w1, sp_b1, sp_s1, sp_w2, sp_b2, sp_s2, mu_w1, mu_b1, mu_s1, mu_w2, mu_b2, mu_s2, sm_w1, sm_b1,
       sm_s1, sm_w2, sm_b2, sm_s2, dec_w1, dec_b1, dec_w2, dec_b2, b_x, g_start, sigma_init, gsub_rows, g_to_p, g_module;
+  std::vector<torch::Tensor> all;
 };
 
+enum Slot : int64_t {
+  D_ = 0, SP_W1, SP_B1, SP_S1, SP_W2, SP_B2, SP_S2, MU_W1, MU_B1, MU_S1, MU_W2, MU_B2, MU_S2, SM_W1, SM_B1, SM_S1,
+  SM_W2, SM_B2, SM_S2, DEC_W1, DEC_B1, DEC_W2, DEC_B2, B_X, G_START, SIGMA_INIT, GSUB_ROWS, G_TO_P, G_MODULE, N_WEIGHTS
+};
+
+// the weights the backward pass gives gradients for (the decoder and b_x serve only the prediction
+// error, which passes none)
+constexpr Slot kDifferentiable[] = {D_,    SP_W1, SP_B1, SP_W2, SP_B2, MU_W1, MU_B1,   MU_W2,
+                                    MU_B2, SM_W1, SM_B1, SM_W2, SM_B2, G_START, SIGMA_INIT};
+
 Weights unpack(const std::vector<torch::Tensor>& w) {
-  TORCH_CHECK(w.size() == 29, "TEM window kernel: 29 weight tensors expected, got ", w.size());
+  TORCH_CHECK(w.size() == N_WEIGHTS, "TEM window kernel: ", int64_t(N_WEIGHTS), " weight tensors expected, got ",
+              w.size());
   std::vector<torch::Tensor> c;
   for (const auto& t : w) c.push_back(t.contiguous());
   return {c[0],  c[1],  c[2],  c[3],  c[4],  c[5],  c[6],  c[7],  c[8],  c[9],  c[10], c[11], c[12], c[13], c[14],
-          c[15], c[16], c[17], c[18], c[19], c[20], c[21], c[22], c[23], c[24], c[25], c[26], c[27], c[28]};
+          c[15], c[16], c[17], c[18], c[19], c[20], c[21], c[22], c[23], c[24], c[25], c[26], c[27], c[28], c};
 }
 
 struct Sizes {
@@ -193,16 +206,15 @@ void step_slot(const Weights& wt, const Sizes& s, const T* g, int64_t a, bool fi
   }
 }
 
-// The gradients of the weights the steps between the reads use, summed over a thread's slots and steps
+// The gradients of the weights the steps between the reads use (kDifferentiable), summed over a
+// thread's slots and steps, by Slot
 template <typename T>
 struct WeightGrads {
-  std::vector<std::vector<T>> parts;  // D, then (w1, b1, w2, b2) of sigma_path, mu_g_mem, sigma_g_mem, then g_start, sigma_init
-  explicit WeightGrads(const Weights& wt) {
-    for (const auto* t : {&wt.D, &wt.sp_w1, &wt.sp_b1, &wt.sp_w2, &wt.sp_b2, &wt.mu_w1, &wt.mu_b1, &wt.mu_w2, &wt.mu_b2,
-                          &wt.sm_w1, &wt.sm_b1, &wt.sm_w2, &wt.sm_b2, &wt.g_start, &wt.sigma_init})
-      parts.emplace_back(t->numel(), T(0));
+  std::vector<std::vector<T>> parts;
+  explicit WeightGrads(const Weights& wt) : parts(N_WEIGHTS) {
+    for (Slot p : kDifferentiable) parts[p].assign(wt.all[p].numel(), T(0));
   }
-  T* operator[](int64_t i) { return parts[i].data(); }
+  T* operator[](Slot p) { return parts[p].data(); }
 };
 
 template <typename T>
@@ -248,11 +260,11 @@ void step_slot_backward(const Weights& wt, const Sizes& s, const T* g, int64_t a
   // sigma_mem = exp(MLP(quality)) + offset (tanh hidden); quality = |mu|^2 per module and the error (no gradient)
   T *dh = tmp.dh.data(), *dz1 = tmp.dz1.data(), *dq = tmp.dq.data();
   std::fill(dh, dh + s.H_sm, T(0));
-  linear_backward(tmp.dz_sm.data(), sm_h, wt.sm_w2.data_ptr<T>(), dh, acc[11], acc[12], s.H_sm, G,
+  linear_backward(tmp.dz_sm.data(), sm_h, wt.sm_w2.data_ptr<T>(), dh, acc[SM_W2], acc[SM_B2], s.H_sm, G,
                   wt.sm_s2.data_ptr<int64_t>());
   for (int64_t h = 0; h < s.H_sm; ++h) dz1[h] = dh[h] * (T(1) - sm_h[h] * sm_h[h]);
   std::fill(dq, dq + 2 * F, T(0));
-  linear_backward(dz1, quality, wt.sm_w1.data_ptr<T>(), dq, acc[9], acc[10], 2 * F, s.H_sm,
+  linear_backward(dz1, quality, wt.sm_w1.data_ptr<T>(), dq, acc[SM_W1], acc[SM_B1], 2 * F, s.H_sm,
                   wt.sm_s1.data_ptr<int64_t>());
   const T* module = wt.g_module.data_ptr<T>();
   for (int64_t j = 0; j < G; ++j)
@@ -261,11 +273,11 @@ void step_slot_backward(const Weights& wt, const Sizes& s, const T* g, int64_t a
   T* hidden = tmp.hidden.data();
   for (int64_t h = 0; h < s.H_mu; ++h) hidden[h] = elu(mu_z1[h]);
   std::fill(dh, dh + s.H_mu, T(0));
-  linear_backward(tmp.dmu.data(), hidden, wt.mu_w2.data_ptr<T>(), dh, acc[7], acc[8], s.H_mu, G,
+  linear_backward(tmp.dmu.data(), hidden, wt.mu_w2.data_ptr<T>(), dh, acc[MU_W2], acc[MU_B2], s.H_mu, G,
                   wt.mu_s2.data_ptr<int64_t>());
   for (int64_t h = 0; h < s.H_mu; ++h) dz1[h] = dh[h] * (mu_z1[h] > T(0) ? T(1) : std::exp(mu_z1[h]));
   std::fill(tmp.dsub.begin(), tmp.dsub.end(), T(0));
-  linear_backward(dz1, sub, wt.mu_w1.data_ptr<T>(), tmp.dsub.data(), acc[5], acc[6], s.Gs, s.H_mu,
+  linear_backward(dz1, sub, wt.mu_w1.data_ptr<T>(), tmp.dsub.data(), acc[MU_W1], acc[MU_B1], s.Gs, s.H_mu,
                   wt.mu_s1.data_ptr<int64_t>());
   for (int64_t u = 0; u < s.Gs; ++u) {
     const int64_t row = wt.gsub_rows.data_ptr<int64_t>()[u];
@@ -274,8 +286,8 @@ void step_slot_backward(const Weights& wt, const Sizes& s, const T* g, int64_t a
   // 1. path integration and its uncertainty (a walk's first step: the learned start instead)
   std::fill(dg, dg + G, T(0));
   if (first) {
-    axpy(T(1), dpath, acc[13], G);
-    axpy(T(1), tmp.dsigma_path.data(), acc[14], G);
+    axpy(T(1), dpath, acc[G_START], G);
+    axpy(T(1), tmp.dsigma_path.data(), acc[SIGMA_INIT], G);
     return;
   }
   T* draw = tmp.draw.data();
@@ -283,14 +295,14 @@ void step_slot_backward(const Weights& wt, const Sizes& s, const T* g, int64_t a
   for (int64_t i = 0; i < G; ++i) {
     const int64_t at = i * s.D_cols + a * G;
     dg[i] += dot(wt.D.data_ptr<T>() + at, draw, G);
-    axpy(g[i], draw, acc[0] + at, G);
+    axpy(g[i], draw, acc[D_] + at, G);
   }
   for (int64_t j = 0; j < G; ++j) tmp.dsigma_path[j] *= sigma_path[j];  // through exp
   std::fill(dh, dh + s.H_sp, T(0));
-  linear_backward(tmp.dsigma_path.data(), sp_h, wt.sp_w2.data_ptr<T>(), dh, acc[3], acc[4], s.H_sp, G,
+  linear_backward(tmp.dsigma_path.data(), sp_h, wt.sp_w2.data_ptr<T>(), dh, acc[SP_W2], acc[SP_B2], s.H_sp, G,
                   wt.sp_s2.data_ptr<int64_t>());
   for (int64_t h = 0; h < s.H_sp; ++h) dz1[h] = dh[h] * (T(1) - sp_h[h] * sp_h[h]);
-  linear_backward(dz1, g, wt.sp_w1.data_ptr<T>(), dg, acc[1], acc[2], G, s.H_sp, wt.sp_s1.data_ptr<int64_t>());
+  linear_backward(dz1, g, wt.sp_w1.data_ptr<T>(), dg, acc[SP_W1], acc[SP_B1], G, s.H_sp, wt.sp_s1.data_ptr<int64_t>());
 }
 
 // A window's arguments, shared by its forward and backward passes: memories as lists, inf = [keys,
@@ -412,8 +424,8 @@ std::vector<torch::Tensor> window_forward(torch::Tensor g0, torch::Tensor action
 }
 
 // Backward: grads = the gradients of window_forward's five outputs; outputs = its g_path, g_inf;
-// saved = its three records. Returns the gradients of g0 (B, G), x (B, T, W), then of D, the three
-// MLPs' (w1, b1, w2, b2) and g_start, sigma_init (the weights' order in WeightGrads). Each slot runs
+// saved = its three records. Returns the gradients of g0 (B, G), x (B, T, W), then of each weight
+// (undefined where none passes: kDifferentiable). Each slot runs
 // its steps in reverse on one thread; a pair written at step t collects its gradients from the reads
 // of later steps before step t's backward pass hands them to p_inf, p_x and p_gen.
 std::vector<torch::Tensor> window_backward(std::vector<torch::Tensor> grads, torch::Tensor g0, torch::Tensor action,
@@ -435,11 +447,8 @@ std::vector<torch::Tensor> window_backward(std::vector<torch::Tensor> grads, tor
                   gen_rec.size(2) == w.gen_saved,
               "TEM window backward: the records do not fit (was the forward pass run with save?)");
   auto d_g0 = torch::empty({B, G}, w.g0.options()), d_x = torch::zeros({B, T_, W}, w.g0.options());
-  std::vector<torch::Tensor> d_weights;
-  for (const auto* t : {&w.wt.D, &w.wt.sp_w1, &w.wt.sp_b1, &w.wt.sp_w2, &w.wt.sp_b2, &w.wt.mu_w1, &w.wt.mu_b1,
-                        &w.wt.mu_w2, &w.wt.mu_b2, &w.wt.sm_w1, &w.wt.sm_b1, &w.wt.sm_w2, &w.wt.sm_b2, &w.wt.g_start,
-                        &w.wt.sigma_init})
-    d_weights.push_back(torch::zeros_like(*t));
+  std::vector<torch::Tensor> d_weights(N_WEIGHTS);  // undefined (None) where no gradient passes
+  for (Slot p : kDifferentiable) d_weights[p] = torch::zeros_like(w.wt.all[p]);
   const bool inf_has_dense = w.idense.numel() > 0, gen_has_dense = w.gdense.numel() > 0;
   std::mutex adding;
   AT_DISPATCH_FLOATING_TYPES(w.g0.scalar_type(), "window_backward", [&] {
@@ -510,7 +519,7 @@ std::vector<torch::Tensor> window_backward(std::vector<torch::Tensor> grads, tor
         std::copy(carry.begin(), carry.end(), d_g0.data_ptr<T>() + b * G);
       }
       std::lock_guard<std::mutex> lock(adding);
-      for (size_t i = 0; i < d_weights.size(); ++i) axpy(T(1), acc[i], d_weights[i].data_ptr<T>(), d_weights[i].numel());
+      for (Slot p : kDifferentiable) axpy(T(1), acc[p], d_weights[p].data_ptr<T>(), d_weights[p].numel());
     });
   });
   d_weights.insert(d_weights.begin(), {d_g0, d_x});

@@ -12,13 +12,6 @@ from typing import NamedTuple
 
 import torch
 
-DIFFERENTIABLE = (0, 1, 2, 4, 5, 7, 8, 10, 11, 13, 14, 16, 17, 24, 25)
-"""The positions, in :meth:`tem.tem.model.TEM._step_weights`' list, of the weights the kernel's backward
-pass returns gradients for, in its order: ``D``, the three per-module MLPs' ``w1, b1, w2, b2``, ``g_start``,
-``sigma_init`` (the rest: the MLPs' row spans, the decoder and ``b_x`` (used only by the prediction
-error, which passes no gradient) and index maps)."""
-
-
 class WindowSpec(NamedTuple):
     """A window's arguments to the kernel besides ``g0``, ``x`` and the weights.
 
@@ -55,7 +48,8 @@ def run_window(kernel, spec: WindowSpec, g0: torch.Tensor, x: torch.Tensor, weig
 
 
 class FusedWindow(torch.autograd.Function):
-    """:func:`run_window` with gradients for ``g0``, ``x`` and the weights at :data:`DIFFERENTIABLE`."""
+    """:func:`run_window` with gradients for ``g0``, ``x`` and the weights the steps differentiate (not
+    the decoder and ``b_x``, which serve only the prediction error, nor the index maps and spans)."""
 
     @staticmethod
     def forward(ctx, kernel, spec: WindowSpec, g0, x, *weights):
@@ -70,8 +64,5 @@ class FusedWindow(torch.autograd.Function):
         g0, x, *rest = ctx.saved_tensors
         weights, (g_path, g_inf, *records) = rest[: ctx.n_weights], rest[ctx.n_weights:]
         d_g0, d_x, *d_weights = ctx.kernel.window_backward(list(grads), *ctx.spec.args(g0, x, weights),
-                                                           [g_path, g_inf], records)
-        out = [None] * ctx.n_weights
-        for position, grad in zip(DIFFERENTIABLE, d_weights):
-            out[position] = grad
-        return None, None, d_g0, d_x, *out
+                                                           [g_path, g_inf], records)  # None where none passes
+        return None, None, d_g0, d_x, *d_weights
