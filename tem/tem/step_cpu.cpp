@@ -109,9 +109,10 @@ struct Record {
   int64_t sp_h, sigma_path, raw, sub, mu_z1, mu, quality, sm_h, sm_e, size;
   explicit Record(const Sizes& s) {
     int64_t at = 0;
-    for (auto [field, n] : std::initializer_list<std::pair<int64_t*, int64_t>>{{&sp_h, s.H_sp}, {&sigma_path, s.G}, {&raw, s.G},
-                            {&sub, s.Gs}, {&mu_z1, s.H_mu}, {&mu, s.G}, {&quality, 2 * s.F}, {&sm_h, s.H_sm},
-                            {&sm_e, s.G}})
+    using Field = std::pair<int64_t*, int64_t>;  // an offset to set, and its length
+    for (auto [field, n] : std::initializer_list<Field>{{&sp_h, s.H_sp}, {&sigma_path, s.G}, {&raw, s.G}, {&sub, s.Gs},
+                                                        {&mu_z1, s.H_mu}, {&mu, s.G}, {&quality, 2 * s.F},
+                                                        {&sm_h, s.H_sm}, {&sm_e, s.G}})
       *field = at, at += n;
     size = at;
   }
