@@ -173,17 +173,20 @@ def test_fused_window_without_gradients_equals_the_pytorch_steps(monkeypatch, g_
 def test_fused_training_window_has_the_pytorch_steps_gradients(monkeypatch, g_min):
     """Where gradients are recorded on a CPU a window also runs as one kernel call, with a hand-written
     backward pass (tem/tem/window.py): every parameter's gradient over six windows (carried pairs, a
-    dense fold, a walk starting mid-window, the memory-inferred g switched on) equals the PyTorch
-    steps' (float64)."""
+    dense fold, a walk starting mid-window, a slot starting a walk while the others carry pairs, the
+    memory-inferred g switched on) equals the PyTorch steps' (float64)."""
     if attractor.cpu_kernel() is None:
         pytest.skip("the fused kernels did not build here")
-    model = tiny_model(dense_after=6, g_min=g_min).double()
+    model = tiny_model(dense_after=10, g_min=g_min).double()
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(0.3 * torch.randn_like(parameter))
     obs, action, new_world = random_window(T=24, walk=48)
     action = action.clone()
     action[1, 13] = -1
+    # slot 0 starts a walk at step 4: its carried pairs weigh 0 at steps 4-7, the first half at steps 8-11
+    restart = torch.tensor([True, False, False])
+    action[0, 4] = -1
 
     def grads(fused: bool) -> dict:
         kernels, calls = attractor.fused_kernels, []
@@ -192,7 +195,8 @@ def test_fused_training_window_has_the_pytorch_steps_gradients(monkeypatch, g_mi
         state, total = map_state(torch.Tensor.double, model.initial_state(3)), 0.0
         for start in range(0, 24, 4):
             out = model(obs[:, start:start + 4], action[:, start:start + 4],
-                        new_world if start == 0 else torch.zeros_like(new_world), state, step=5000)
+                        new_world if start == 0 else restart if start == 4 else torch.zeros_like(new_world),
+                        state, step=5000)
             # the losses, and a term that weighs every g_inf unit differently
             total = total + model.losses(out, obs[:, start:start + 4], step=5000)["total"] + out.mec.pow(3).sum()
             state = model.detach_state(out.state)

@@ -226,13 +226,19 @@ class TEM(Model):
     def sensory(self, obs: torch.Tensor, x_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Filtered sensation per module ``(B, T, F, n_x_c)`` and, tiled into p space, the memory
         query / conjunction input ``x_ (B, T, P)``."""
-        rate = torch.sigmoid(self.alpha)[:, None]  # (F, 1)
+        # x_t = (1 - rate) x_{t-1} + rate code_t, unrolled: x_t = keep^(t+1) x_prev + sum_{s<=t} rate keep^(t-s) code_s
+        T = obs.shape[1]
         code = self.two_hot[obs]  # (B, T, n_x_c)
-        filtered, x = [], x_prev
-        for t in range(obs.shape[1]):
-            x = (1 - rate) * x + rate * code[:, t, None]
-            filtered.append(x)
-        filtered = torch.stack(filtered, 1)  # (B, T, F, n_x_c)
+        log_keep = F.logsigmoid(-self.alpha)  # log(1 - rate) per module (F,)
+        lag = torch.arange(T, device=obs.device)
+        lag = (lag[:, None] - lag[None, :]).to(log_keep.dtype)  # (T, T): t - s
+        causal = lag >= 0
+        decay = torch.exp(log_keep[:, None, None] * lag.clamp(min=0))  # (F, T, T): keep^(t-s)
+        filters = torch.where(causal, torch.sigmoid(self.alpha)[:, None, None] * decay, 0.0)
+        since_start = torch.exp(log_keep[:, None] * torch.arange(1, T + 1, device=obs.device))  # (F, T): keep^(t+1)
+        # a sum of products rather than a matrix product, which autocast would make bfloat16
+        filtered = ((filters.transpose(0, 1)[None, :, :, :, None] * code[:, None, None]).sum(-2)
+                    + since_start.t()[None, :, :, None] * x_prev[:, None])  # (B, T, F, n_x_c)
         normalised = F.normalize(F.relu(filtered - filtered.mean(-1, keepdim=True)), dim=-1)
         weighted = torch.sigmoid(self.w_p)[:, None] * normalised
         return filtered, weighted.flatten(-2) @ self.x_to_p

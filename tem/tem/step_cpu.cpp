@@ -13,7 +13,9 @@
 // them: keys and values buffers, flat (B, M, W) for the inference memory, per module (F, B, M, S)
 // for the generative one, with the carried pairs in rows < n_fixed; each step's weights (T, B, 1,
 // M); the dense part (B, W, W) or empty; the first row to read. Step t reads rows first .. n_fixed
-// + t - 1 (and the dense part times lam^t) and writes row n_fixed + t. Returns g_path, g_inf (B, T,
+// + t - 1 (and the dense part times lam^t) and writes row n_fixed + t; a slot skips the carried rows
+// it weighs 0 (those of other slots' older walks: slots start walks at different windows, so the
+// buffer carries the pairs of the oldest walk still under way). Returns g_path, g_inf (B, T,
 // G), p_inf, p_x (B, T, W) and p_gen (B, T, Q, W): the generative read with g_inf, then with g_path
 // when `predict`. With `save`, also what the backward pass needs (step, inf, gen: (B, T, ...)).
 #include <ATen/Parallel.h>
@@ -22,7 +24,6 @@
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
-#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -70,6 +71,44 @@ inline T elu(T v) {
 template <typename T>
 inline T clamp(T v, T lo, T hi) {
   return v < lo ? lo : (v > hi ? hi : v);
+}
+
+// The first of rows from .. to - 1 whose weight is not 0 (to if none): rows of weight 0 add exactly
+// nothing to a read or its gradients, and a slot's come first (the pairs of walks before its own).
+template <typename T>
+inline int64_t first_weighted(const T* weights, int64_t from, int64_t to) {
+  while (from < to && weights[from] == T(0)) ++from;
+  return from;
+}
+
+// The slots of groups begin .. end - 1, in order
+inline std::vector<int64_t> slots_of(const std::vector<std::vector<int64_t>>& groups, int64_t begin, int64_t end) {
+  std::vector<int64_t> slots;
+  for (int64_t i = begin; i < end; ++i) slots.insert(slots.end(), groups[i].begin(), groups[i].end());
+  return slots;
+}
+
+// The slots split into at most n groups, one per thread, of about equal work: the rows a slot reads
+// (its carried rows of weight > 0, from the inference memory's first step, then T / 2 on average of
+// the window's own) plus some for the step between the reads; the costliest slot first, each to the
+// least loaded group. Deterministic, and each group's slots in increasing order, so that the sums
+// over a group's slots (the weight gradients) do not depend on timing.
+template <typename T>
+std::vector<std::vector<int64_t>> balanced_groups(const T* weights, int64_t B, int64_t M, int64_t from, int64_t to,
+                                                  int64_t T_, int64_t n) {
+  std::vector<int64_t> cost(B), order(B);
+  for (int64_t b = 0; b < B; ++b) cost[b] = 2 * (to - first_weighted(weights + b * M, from, to)) + T_ + 10;
+  for (int64_t b = 0; b < B; ++b) order[b] = b;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return cost[a] > cost[b]; });
+  n = std::max<int64_t>(1, std::min(n, B));
+  std::vector<std::vector<int64_t>> groups(n);
+  std::vector<int64_t> load(n, 0);
+  for (int64_t b : order) {
+    const int64_t g = std::min_element(load.begin(), load.end()) - load.begin();
+    groups[g].push_back(b), load[g] += cost[b];
+  }
+  for (auto& group : groups) std::sort(group.begin(), group.end());
+  return groups;
 }
 
 // the three per-module MLPs come with their layers' row spans (BlockMLP.spans1, spans2); `all` keeps
@@ -378,11 +417,12 @@ std::vector<torch::Tensor> window_forward(torch::Tensor g0, torch::Tensor action
     T *ik = w.ik.data_ptr<T>(), *iv = w.iv.data_ptr<T>(), *gk = w.gk.data_ptr<T>(), *gv = w.gv.data_ptr<T>();
     const T *iw = w.iw.data_ptr<T>(), *gw = w.gw.data_ptr<T>(), *ft = w.ft.data_ptr<T>();
     const int64_t I_inf = w.I_inf, I_gen = w.I_gen, n_fixed = w.n_fixed;
-    at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
+    const auto groups = balanced_groups(iw, B, M, w.inf_first, n_fixed, T_, at::get_num_threads());
+    at::parallel_for(0, groups.size(), 1, [&](int64_t begin, int64_t end) {
       StepScratch<T> tmp(s);
       std::vector<T> g(G), h(Q * W), query(Q * W), pres(std::max(I_inf, I_gen) * Q * W),
           intos(std::max(I_inf, I_gen * F) * Q * M), score(Q * F * M);
-      for (int64_t b = begin; b < end; ++b) {
+      for (int64_t b : slots_of(groups, begin, end)) {
         std::copy(w.g0.data_ptr<T>() + b * G, w.g0.data_ptr<T>() + (b + 1) * G, g.begin());
         const T* i_dense = inf_has_dense ? w.idense.data_ptr<T>() + b * W * W : nullptr;
         const T* g_dense = gen_has_dense ? w.gdense.data_ptr<T>() + b * W * W : nullptr;
@@ -400,15 +440,17 @@ std::vector<torch::Tensor> window_forward(torch::Tensor g0, torch::Tensor action
             g_intos = g_pres + I_gen * Q * W, q = g_intos + I_gen * Q * F * M;
             r = step_rec.data_ptr<T>() + bt * rec.size;
           }
-          flat_slot(w.x.data_ptr<T>() + bt * W, px, 1, W, S, ik + (b * M + w.inf_first) * W, W,
-                    iv + (b * M + w.inf_first) * W, W, m - w.inf_first, iw + (t * B + b) * M + w.inf_first, i_dense,
-                    scale, kap, w.inf_counts, i_hs, i_pres, i_intos, h.data());
+          const int64_t i_from = first_weighted(iw + (t * B + b) * M, w.inf_first, n_fixed);
+          const int64_t g_from = first_weighted(gw + (t * B + b) * M, w.gen_first, n_fixed);
+          flat_slot(w.x.data_ptr<T>() + bt * W, px, 1, W, S, ik + (b * M + i_from) * W, W, iv + (b * M + i_from) * W,
+                    W, m - i_from, iw + (t * B + b) * M + i_from, i_dense, scale, kap, w.inf_counts, i_hs, i_pres,
+                    i_intos, h.data());
           step_slot(w.wt, s, g.data(), w.act.data_ptr<int64_t>()[bt], w.start.data_ptr<bool>()[bt],
                     w.ob.data_ptr<int64_t>()[bt], px, w.x.data_ptr<T>() + bt * W, wx, off, lo, Q > 1, path, inf, pb,
                     q, r, tmp);
-          modular_slot(q, pg, Q, F, S, gk + (b * M + w.gen_first) * S, B * M * S, S, gv + (b * M + w.gen_first) * S,
-                       B * M * S, S, m - w.gen_first, gw + (t * B + b) * M + w.gen_first, ft, g_dense, scale, kap,
-                       w.gen_counts, g_hs, g_pres, g_intos, h.data(), score.data());
+          modular_slot(q, pg, Q, F, S, gk + (b * M + g_from) * S, B * M * S, S, gv + (b * M + g_from) * S, B * M * S,
+                       S, m - g_from, gw + (t * B + b) * M + g_from, ft, g_dense, scale, kap, w.gen_counts, g_hs,
+                       g_pres, g_intos, h.data(), score.data());
           // 5. Hebbian writes (read from the next step on): row m of each memory
           for (int64_t k = 0; k < W; ++k) {
             ik[(b * M + m) * W + k] = pb[k] + px[k], iv[(b * M + m) * W + k] = pb[k] - px[k];
@@ -451,7 +493,6 @@ std::vector<torch::Tensor> window_backward(std::vector<torch::Tensor> grads, tor
   std::vector<torch::Tensor> d_weights(N_WEIGHTS);  // undefined (None) where no gradient passes
   for (Slot p : kDifferentiable) d_weights[p] = torch::zeros_like(w.wt.all[p]);
   const bool inf_has_dense = w.idense.numel() > 0, gen_has_dense = w.gdense.numel() > 0;
-  std::mutex adding;
   AT_DISPATCH_FLOATING_TYPES(w.g0.scalar_type(), "window_backward", [&] {
     using T = scalar_t;
     const T lo = static_cast<T>(w.g_min), off = static_cast<T>(w.offset), kap = static_cast<T>(w.kappa);
@@ -461,14 +502,19 @@ std::vector<torch::Tensor> window_backward(std::vector<torch::Tensor> grads, tor
     const T *d_px0 = grads[3].data_ptr<T>(), *d_pg0 = grads[4].data_ptr<T>();
     const int64_t* g_to_p = w.wt.g_to_p.data_ptr<int64_t>();
     const int64_t I_inf = w.I_inf, I_gen = w.I_gen, n_fixed = w.n_fixed;
-    at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
-      WeightGrads<T> acc(w.wt);
+    const auto groups = balanced_groups(iw, B, M, w.inf_first, n_fixed, T_, at::get_num_threads());
+    std::vector<WeightGrads<T>> sums(groups.size(), WeightGrads<T>(w.wt));  // per group, added in order below
+    std::vector<int64_t> group_of(B);
+    for (size_t i = 0; i < groups.size(); ++i)
+      for (int64_t b : groups[i]) group_of[b] = i;
+    at::parallel_for(0, groups.size(), 1, [&](int64_t begin, int64_t end) {
       BackScratch<T> tmp(s);
       // the gradients of the window's written pairs, (T, W) (inference) and (F, T, S) (generative)
       std::vector<T> dki(T_ * W), dvi(T_ * W), dkg(T_ * W), dvg(T_ * W);
       std::vector<T> dpb(W), dpx(W), dh(Q * W), dquery(Q * W), dinf(G), dpath(G), dg(G), carry(G);
       std::vector<T> dpre(W), dscore(M), dinto(F * M), pending(Q * F * M);
-      for (int64_t b = begin; b < end; ++b) {
+      for (int64_t b : slots_of(groups, begin, end)) {
+        WeightGrads<T>& acc = sums[group_of[b]];
         for (auto* v : {&dki, &dvi, &dkg, &dvg}) std::fill(v->begin(), v->end(), T(0));
         std::fill(carry.begin(), carry.end(), T(0));
         const T* i_dense = inf_has_dense ? w.idense.data_ptr<T>() + b * W * W : nullptr;
@@ -488,11 +534,12 @@ std::vector<torch::Tensor> window_backward(std::vector<torch::Tensor> grads, tor
           // 4. the generative read
           const T* g_hs = gen_rec.data_ptr<T>() + bt * w.gen_saved;
           const T *g_pres = g_hs + I_gen * Q * W, *g_intos = g_pres + I_gen * Q * W, *q = g_intos + I_gen * Q * F * M;
-          modular_slot_backward(dh.data(), q, dquery.data(), Q, F, S, gk + (b * M + w.gen_first) * S, B * M * S, S,
-                                gv + (b * M + w.gen_first) * S, B * M * S, S, m - w.gen_first,
-                                gw + (t * B + b) * M + w.gen_first, ft, g_dense, scale, kap, w.gen_counts, g_hs,
-                                g_pres, g_intos, n_fixed - w.gen_first, dkg.data(), dvg.data(), T_ * S, dpre.data(),
-                                dinto.data(), pending.data());
+          const int64_t i_from = first_weighted(iw + (t * B + b) * M, w.inf_first, n_fixed);
+          const int64_t g_from = first_weighted(gw + (t * B + b) * M, w.gen_first, n_fixed);
+          modular_slot_backward(dh.data(), q, dquery.data(), Q, F, S, gk + (b * M + g_from) * S, B * M * S, S,
+                                gv + (b * M + g_from) * S, B * M * S, S, m - g_from, gw + (t * B + b) * M + g_from, ft,
+                                g_dense, scale, kap, w.gen_counts, g_hs, g_pres, g_intos, n_fixed - g_from, dkg.data(),
+                                dvg.data(), T_ * S, dpre.data(), dinto.data(), pending.data());
           for (int64_t j = 0; j < G; ++j) dinf[j] = d_inf0[bt * G + j] + carry[j], dpath[j] = d_path0[bt * G + j];
           for (int64_t k = 0; k < W; ++k) {
             const int64_t j = g_to_p[k];
@@ -509,19 +556,18 @@ std::vector<torch::Tensor> window_backward(std::vector<torch::Tensor> grads, tor
                              dpx.data(), dx, dg.data(), acc, tmp);
           // 2. the inference read (its query is the sensation)
           const T* i_hs = inf_rec.data_ptr<T>() + bt * w.inf_saved;
-          flat_slot_backward(dpx.data(), w.x.data_ptr<T>() + bt * W, dquery.data(), 1, W, S,
-                             ik + (b * M + w.inf_first) * W, W, iv + (b * M + w.inf_first) * W, W, m - w.inf_first,
-                             iw + (t * B + b) * M + w.inf_first, i_dense, scale, kap, w.inf_counts, i_hs,
-                             i_hs + I_inf * W, i_hs + 2 * I_inf * W, n_fixed - w.inf_first, dki.data(), dvi.data(),
-                             dpre.data(), dscore.data());
+          flat_slot_backward(dpx.data(), w.x.data_ptr<T>() + bt * W, dquery.data(), 1, W, S, ik + (b * M + i_from) * W,
+                             W, iv + (b * M + i_from) * W, W, m - i_from, iw + (t * B + b) * M + i_from, i_dense, scale,
+                             kap, w.inf_counts, i_hs, i_hs + I_inf * W, i_hs + 2 * I_inf * W, n_fixed - i_from,
+                             dki.data(), dvi.data(), dpre.data(), dscore.data());
           axpy(T(1), dquery.data(), dx, W);
           std::copy(dg.begin(), dg.end(), carry.begin());
         }
         std::copy(carry.begin(), carry.end(), d_g0.data_ptr<T>() + b * G);
       }
-      std::lock_guard<std::mutex> lock(adding);
-      for (Slot p : kDifferentiable) axpy(T(1), acc[p], d_weights[p].data_ptr<T>(), d_weights[p].numel());
     });
+    for (auto& acc : sums)
+      for (Slot p : kDifferentiable) axpy(T(1), acc[p], d_weights[p].data_ptr<T>(), d_weights[p].numel());
   });
   d_weights.insert(d_weights.begin(), {d_g0, d_x});
   return d_weights;
