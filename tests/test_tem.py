@@ -43,6 +43,27 @@ def random_window(B=3, T=10, seed=0, walk=None):
     return tuple(torch.as_tensor(x) for x in (batch.obs, batch.action, batch.new_world))
 
 
+def test_sensory_filter_is_the_recurrence_unrolled():
+    """Each module's filtered sensation is x_t = (1 - rate) x_{t-1} + rate code_t, computed for a
+    window at once: values and the gradients of the rates equal the step-by-step recurrence's."""
+    model = tiny_model().double()
+    with torch.no_grad():
+        model.alpha.copy_(torch.linspace(-3.0, 4.0, len(model.alpha)))  # rates from 0.05 to 0.98
+    obs, _, _ = random_window(T=12)
+    x_prev = torch.rand(3, len(model.alpha), model.config.n_x_c, dtype=torch.float64)
+    filtered, _ = model.sensory(obs, x_prev)
+    rate, code, x, steps = torch.sigmoid(model.alpha)[:, None], model.two_hot[obs].double(), x_prev, []
+    for t in range(obs.shape[1]):
+        x = (1 - rate) * x + rate * code[:, t, None]
+        steps.append(x)
+    expected = torch.stack(steps, 1)
+    torch.testing.assert_close(filtered, expected, rtol=1e-12, atol=1e-14)
+    weights = torch.rand_like(expected)
+    (grad,) = torch.autograd.grad((filtered * weights).sum(), model.alpha)
+    (expected_grad,) = torch.autograd.grad((expected * weights).sum(), model.alpha)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-10, atol=1e-12)
+
+
 def test_losses_are_the_eight_named_terms_and_total():
     model = tiny_model()
     obs, action, new_world = random_window()

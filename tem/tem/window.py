@@ -40,8 +40,9 @@ def run_window(kernel, spec: WindowSpec, g0: torch.Tensor, x: torch.Tensor, weig
     """``g_path, g_inf (B, T, G), p_inf, p_x (B, T, width), p_gen (B, T, Q, width)`` of the window,
     writing each step's pairs into the memories' buffers; differentiable where grad is enabled. The
     kernel computes in ``g0``'s dtype (the memories'): inputs that autocast made narrower are cast back."""
-    x = x.to(g0.dtype)
-    weights = [w.to(g0.dtype) if w.is_floating_point() else w for w in weights]
+    dtype = g0.dtype
+    x = x.to(dtype)
+    weights = [w.to(dtype) if w.is_floating_point() and w.dtype != dtype else w for w in weights]
     if torch.is_grad_enabled():
         return FusedWindow.apply(kernel, spec, g0, x, *weights)
     return tuple(kernel.window_forward(*spec.args(g0, x, weights), False))
