@@ -68,6 +68,44 @@ def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, interrupted
     assert_same_weights(weights(tmp_path / "full"), weights(tmp_path / "cut"))
 
 
+def test_weight_average_is_the_checkpoints_model_and_its_evaluations(tmp_path):
+    """``--weight-average``: the checkpoint's ``model`` (what analysis loads) is the moving average of
+    the trained weights, which it keeps as ``trained_model``; evaluations see the average and
+    training goes on from the trained weights."""
+    run = Run.start({"batch": 4, "window": 8, "walk_length": 24, "world": "square:4", "n_objects": 6,
+                     "temt.module_sizes": (8,), "temt.sensory_dim": 8, "temt.key_dim": 8, "threads": 1,
+                     "weight_average": 0.5, "out": str(tmp_path / "run")})
+    parameters = list(run.model.parameters())
+    expected = [p.detach().clone() for p in parameters]
+    for step in range(1, 6):
+        run.train_step()
+        decay = min(0.5, step / (step + 10))
+        expected = [decay * e + (1 - decay) * p.detach() for e, p in zip(expected, parameters)]
+    trained = [p.detach().clone() for p in parameters]
+    saved = run.checkpoint()
+    names = [name for name, _ in run.model.named_parameters()]
+    for name, average in zip(names, expected):
+        torch.testing.assert_close(saved["model"][name], average)
+    assert_same_weights(saved["trained_model"], run.model.state_dict())
+    assert any(not torch.equal(saved["model"][name], saved["trained_model"][name]) for name in names)
+    with run.evaluation_weights() as model:
+        for parameter, average in zip(model.parameters(), expected):
+            torch.testing.assert_close(parameter.detach(), average)
+    for parameter, weights in zip(parameters, trained):
+        assert torch.equal(parameter.detach(), weights)
+    run.close()
+
+
+def test_a_run_keeping_a_weight_average_resumes_exactly(tmp_path, interrupted):
+    args = ["--steps", "9", "--checkpoint-every", "100", "--no-analysis", "--weight-average", "0.9"]
+    assert run_main(tmp_path, *args, name="full") == 0
+    assert interrupted(lambda: run_main(tmp_path, *args, name="cut"), step=5) == 130
+    assert train_main(["--resume", str(tmp_path / "cut"), "--no-analysis"]) == 0
+    full, cut = (torch.load(tmp_path / name / "checkpoint.pt", weights_only=True) for name in ("full", "cut"))
+    assert_same_weights(full["model"], cut["model"])
+    assert_same_weights(full["trained_model"], cut["trained_model"])
+
+
 def test_a_tree_run_resumes_exactly_with_its_inference_trail(tmp_path, interrupted):
     """Position inference and its backtracking trail are carried state: an interrupted tree run
     resumes to the weights of an uninterrupted one."""
@@ -105,6 +143,7 @@ def test_same_seed_same_weights_other_seed_differs(tmp_path):
     (["--memory", "hebbian"], "TEM's"),
     (["--model", "tem", "--memory", "attention"], "--memory hebbian"),
     (["--lr-schedule", "step"], "lr_schedule"),
+    (["--weight-average", "1"], "weight_average"),
     (["--eval.worlds", "0"], "worlds"),
     (["--device", "tpu"], "device"),
     (["--temt.loop-closure", "always"], "loop_closure"),

@@ -79,6 +79,8 @@ class OptimConfig:
     """steps over which the exponential schedule halves lr - lr_min."""
     grad_clip: float = 1.0
     """clip the gradient norm to this value (0: off)."""
+    weight_average: float = 0.0
+    """decay of an exponential moving average of the weights (e.g. 0.999) that the evaluations, the checkpoint's model and the analysis use (0: the trained weights)."""
 
     def __post_init__(self):
         if not self.lr >= 0 or not 0 <= self.min_lr_ratio <= 1:
@@ -86,6 +88,8 @@ class OptimConfig:
                              f"{self.min_lr_ratio}")
         if self.lr_schedule not in SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}")
+        if not 0 <= self.weight_average < 1:
+            raise ValueError(f"weight_average must be in [0, 1) (0: off), got {self.weight_average}")
         if self.warmup < 0 or self.lr_half_life < 1 or self.grad_clip < 0:
             raise ValueError(f"warmup and grad_clip must be >= 0 and lr_half_life >= 1, got {self.warmup}, "
                              f"{self.grad_clip}, {self.lr_half_life}")

@@ -50,11 +50,13 @@ def metrics_row(run: Run, scores: dict) -> dict:
 
 
 def evaluate_now(run: Run, n_worlds: int) -> dict:
-    """Link inference of the model being trained on ``n_worlds`` held-out worlds of its family."""
-    run.model.eval()
-    scores = evaluate(run.model, run.worlds, n_worlds, run.config.eval.walk_length, n_objects=run.config.data.n_objects,
-                      seed=run.config.run.seed + EVAL_SEED_OFFSET, device=run.device)
-    run.model.train()
+    """Link inference of the model being trained (its weights' moving average where kept) on
+    ``n_worlds`` held-out worlds of its family."""
+    with run.evaluation_weights() as model:
+        model.eval()
+        scores = evaluate(model, run.worlds, n_worlds, run.config.eval.walk_length, n_objects=run.config.data.n_objects,
+                          seed=run.config.run.seed + EVAL_SEED_OFFSET, device=run.device)
+        model.train()
     return scores
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import math
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -158,6 +159,8 @@ class Run:
         self.state = self.model.initial_state(data.batch, self.device)
         self.step, self.train_seconds, self.running = 0, 0.0, {"loss": float("nan"), "acc": float("nan")}
         self._pending = Pending()
+        # the weights' moving average (--weight-average), in the order of model.parameters(), or None
+        self.averaged = [p.detach().clone() for p in self.model.parameters()] if config.optim.weight_average else None
         if checkpoint is not None:
             self.load(checkpoint)
 
@@ -187,7 +190,13 @@ class Run:
                 "carried_state": self.state}
 
     def checkpoint(self) -> dict:
-        return {**model_record(self.model), "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        """``model`` holds the weights to use (the moving average where kept, which analysis loads);
+        ``trained_model`` then holds the trained ones, from which training resumes."""
+        model, trained = self.model.state_dict(), {}
+        if self.averaged is not None:
+            names = [name for name, _ in self.model.named_parameters()]
+            model, trained = {**model, **dict(zip(names, self.averaged))}, {"trained_model": model}
+        return {**model_record(self.model), "model": model, **trained, "optimizer": self.optimizer.state_dict(),
                 "config": self.config.to_dict(), **self.rank_state(), "world_size": self.dist.world_size,
                 "torch_rng": torch.get_rng_state(), "train_seconds": self.train_seconds, "running": self.running}
 
@@ -212,9 +221,12 @@ class Run:
         if not self.dist.is_main:
             checkpoint = {**checkpoint, **load_plain(self.dir / f"rank{self.dist.rank}.pt")}
         try:
-            self.model.load_state_dict(checkpoint["model"])
+            self.model.load_state_dict(checkpoint.get("trained_model", checkpoint["model"]))
         except RuntimeError as error:
             raise ValueError(f"checkpoint weights do not fit this model: {error}") from None
+        if self.averaged is not None:  # a run that kept no average starts one from its weights
+            averaged = checkpoint["model"] if "trained_model" in checkpoint else dict(self.model.named_parameters())
+            self.averaged = [averaged[name].detach().to(self.device).clone() for name, _ in self.model.named_parameters()]
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         _pad_grown_moments(self.optimizer)
         self.sampler.load_state_dict(_sampler_from_plain(checkpoint["sampler"]))
@@ -223,6 +235,25 @@ class Run:
         torch.set_rng_state(checkpoint["torch_rng"])
         self.step, self.train_seconds = checkpoint["step"], checkpoint["train_seconds"]
         self.running = dict(checkpoint["running"])
+
+    @contextmanager
+    def evaluation_weights(self):
+        """The model with the weights evaluations use, the moving average where kept (the trained
+        weights are put back after)."""
+        if self.averaged is None:
+            yield self.model
+            return
+        parameters = list(self.model.parameters())
+        trained = [p.detach().clone() for p in parameters]
+        with torch.no_grad():
+            for parameter, average in zip(parameters, self.averaged):
+                parameter.copy_(average)
+        try:
+            yield self.model
+        finally:
+            with torch.no_grad():
+                for parameter, weights in zip(parameters, trained):
+                    parameter.copy_(weights)
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The next window ``(obs (B, T), action (B, T), new_world (B,))`` on the run's device."""
@@ -245,6 +276,9 @@ class Run:
         self.optimizer.step()
         self.state = self.model.detach_state(out.state)
         self.step += 1
+        if self.averaged is not None:  # the decay grows to its value over the first steps, so the initial weights fade
+            decay = min(self.config.optim.weight_average, self.step / (self.step + 10))
+            torch._foreach_lerp_(self.averaged, [p.detach() for p in self.model.parameters()], 1 - decay)
         self.model.trained_steps.fill_(self.step)
         accuracy = (out.logits.detach().argmax(-1) == obs).float().mean()
         self._pending.add(self.step, loss.detach(), accuracy)
