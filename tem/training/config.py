@@ -80,7 +80,7 @@ class OptimConfig:
     grad_clip: float = 1.0
     """clip the gradient norm to this value (0: off)."""
     weight_average: float = 0.0
-    """decay of an exponential moving average of the weights (e.g. 0.999) that the evaluations, the checkpoint's model and the analysis use (0: the trained weights)."""
+    """decay of an exponential moving average of the weights (e.g. 0.998) that the evaluations, the checkpoint's model and the analysis use (0: the trained weights); at step n the decay is min(this, n / (n + 10)), so before that reaches it the average spans about the last tenth of the steps."""
 
     def __post_init__(self):
         if not self.lr >= 0 or not 0 <= self.min_lr_ratio <= 1:

@@ -276,7 +276,7 @@ class Run:
         self.optimizer.step()
         self.state = self.model.detach_state(out.state)
         self.step += 1
-        if self.averaged is not None:  # the decay grows to its value over the first steps, so the initial weights fade
+        if self.averaged is not None:  # the decay grows to its value (n / (n + 10)), so the initial weights fade
             decay = min(self.config.optim.weight_average, self.step / (self.step + 10))
             torch._foreach_lerp_(self.averaged, [p.detach() for p in self.model.parameters()], 1 - decay)
         self.model.trained_steps.fill_(self.step)
